@@ -1,0 +1,162 @@
+//! X.509-SVIDs received from the agent: DER chains split and checked against
+//! the X509-SVID profile as go-spiffe checks them, and the private key matched
+//! against the leaf.
+//!
+//! Checking a key costs OpenSSL's PKCS#8 decoder (≈0.5 ms), and an agent
+//! returns the same SVID on every fetch until rotation, so [`SvidCache`]
+//! remembers the last few checked SVIDs by their exact bytes.
+
+use crate::der::split_concatenated;
+use crate::error::{Error, Result};
+use crate::id::SpiffeId;
+use openssl::pkey::{Id, PKey};
+use openssl::x509::X509;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use x509_parser::extensions::GeneralName;
+use x509_parser::certificate::X509Certificate;
+
+/// An X.509-SVID whose chain and key passed the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct X509Svid {
+    pub spiffe_id: SpiffeId,
+    /// DER certificates, leaf first.
+    pub cert_chain: Vec<Vec<u8>>,
+    /// Unencrypted PKCS#8 DER.
+    pub private_key: Vec<u8>,
+    pub hint: String,
+    /// The leaf's notAfter, in seconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+fn svid_error(message: String) -> Error {
+    Error::svid(format!("x509svid: {message}"))
+}
+
+fn parse_certificate(der: &[u8]) -> Result<X509Certificate<'_>, String> {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(_) => Err("trailing data after certificate".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Splits concatenated DER and checks that each piece is a certificate.
+pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let parts = split_concatenated(bytes).ok_or("malformed DER (bad length or not a SEQUENCE)")?;
+    parts
+        .into_iter()
+        .map(|der| parse_certificate(der).map(|_| der.to_vec()))
+        .collect()
+}
+
+/// The SPIFFE ID in a certificate's single URI SAN.
+pub fn spiffe_id_of(cert: &X509Certificate<'_>) -> Result<SpiffeId, String> {
+    let san = cert.subject_alternative_name().map_err(|e| e.to_string())?;
+    let mut uris = san.iter().flat_map(|ext| ext.value.general_names.iter()).filter_map(|name| match name {
+        GeneralName::URI(uri) => Some(*uri),
+        _ => None,
+    });
+    let uri = uris.next().ok_or("certificate contains no URI SAN")?;
+    if uris.next().is_some() {
+        return Err("certificate contains more than one URI SAN".into());
+    }
+    SpiffeId::parse(uri).map_err(|e| e.message)
+}
+
+fn check_leaf(leaf: &X509Certificate<'_>) -> Result<SpiffeId, String> {
+    let id = spiffe_id_of(leaf).map_err(|e| format!("cannot get leaf certificate SPIFFE ID: {e}"))?;
+    if id.path().is_empty() {
+        return Err("leaf certificate SPIFFE ID must have a non-root path".into());
+    }
+    if is_ca(leaf)? {
+        return Err("leaf certificate must not have CA flag set to true".into());
+    }
+    let usage = leaf.key_usage().map_err(|e| e.to_string())?.map(|ext| *ext.value);
+    match usage {
+        Some(ku) if !ku.digital_signature() => Err("leaf certificate must have 'digitalSignature' set as key usage".into()),
+        None => Err("leaf certificate must have 'digitalSignature' set as key usage".into()),
+        Some(ku) if ku.key_cert_sign() => Err("leaf certificate must not have 'keyCertSign' set as key usage".into()),
+        Some(ku) if ku.crl_sign() => Err("leaf certificate must not have 'cRLSign' set as key usage".into()),
+        Some(_) => Ok(id),
+    }
+}
+
+fn is_ca(cert: &X509Certificate<'_>) -> Result<bool, String> {
+    Ok(cert.basic_constraints().map_err(|e| e.to_string())?.is_some_and(|bc| bc.value.ca))
+}
+
+fn check_signing_certificate(cert: &X509Certificate<'_>) -> Result<(), String> {
+    if !is_ca(cert)? {
+        return Err("signing certificate must have CA flag set to true".into());
+    }
+    let usage = cert.key_usage().map_err(|e| e.to_string())?;
+    if !usage.is_some_and(|ku| ku.value.key_cert_sign()) {
+        return Err("signing certificate must have 'keyCertSign' set as key usage".into());
+    }
+    Ok(())
+}
+
+fn check_key(private_key: &[u8], leaf_der: &[u8]) -> Result<(), Error> {
+    let key = PKey::private_key_from_pkcs8(private_key).map_err(|_| {
+        svid_error("cannot parse DER encoded private key: not an unencrypted PKCS#8 key".into())
+    })?;
+    let key_error = |what: &str| svid_error(format!("private key validation failed: {what}"));
+    if !matches!(key.id(), Id::RSA | Id::EC | Id::ED25519) {
+        return Err(key_error(&format!("unsupported private key type {:?}", key.id())));
+    }
+    let leaf_key = X509::from_der(leaf_der)
+        .and_then(|cert| cert.public_key())
+        .map_err(|_| key_error("cannot read the leaf certificate's public key"))?;
+    if !key.public_eq(&leaf_key) {
+        return Err(key_error("leaf certificate does not match private key"));
+    }
+    Ok(())
+}
+
+/// Parses and checks one SVID from the wire: `chain` is concatenated DER,
+/// leaf first; `private_key` is PKCS#8 DER. The SPIFFE ID comes from the leaf.
+pub fn parse_svid(chain: &[u8], private_key: &[u8], hint: &str) -> Result<X509Svid> {
+    let certs = parse_certificates(chain).map_err(|e| svid_error(format!("cannot parse DER encoded certificate: {e}")))?;
+    let Some(leaf_der) = certs.first() else {
+        return Err(svid_error("certificate validation failed: no certificates found".into()));
+    };
+    let validation = |e: String| svid_error(format!("certificate validation failed: {e}"));
+    let leaf = parse_certificate(leaf_der).map_err(validation)?;
+    let spiffe_id = check_leaf(&leaf).map_err(validation)?;
+    for der in &certs[1..] {
+        check_signing_certificate(&parse_certificate(der).map_err(validation)?).map_err(validation)?;
+    }
+    check_key(private_key, leaf_der)?;
+    let expires_at = leaf.validity().not_after.timestamp();
+    Ok(X509Svid { spiffe_id, cert_chain: certs, private_key: private_key.to_vec(), hint: hint.to_owned(), expires_at })
+}
+
+/// Remembers recently checked SVIDs by their exact wire bytes, so fetching
+/// an unchanged SVID again costs a comparison instead of a key decode.
+#[derive(Default)]
+pub struct SvidCache {
+    recent: Mutex<VecDeque<(Vec<u8>, X509Svid)>>,
+}
+
+const CACHE_CAPACITY: usize = 8;
+
+impl SvidCache {
+    pub fn parse(&self, chain: &[u8], private_key: &[u8], hint: &str) -> Result<X509Svid> {
+        let hit = |(raw_chain, svid): &(Vec<u8>, X509Svid)| raw_chain == chain && svid.private_key == private_key;
+        if let Some((_, svid)) = self.lock().iter().find(|entry| hit(entry)) {
+            return Ok(X509Svid { hint: hint.to_owned(), ..svid.clone() });
+        }
+        let svid = parse_svid(chain, private_key, hint)?;
+        let mut recent = self.lock();
+        if recent.len() == CACHE_CAPACITY {
+            recent.pop_back();
+        }
+        recent.push_front((chain.to_vec(), svid.clone()));
+        Ok(svid)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Vec<u8>, X509Svid)>> {
+        self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
