@@ -1,0 +1,4 @@
+pub mod convert;
+pub mod errors;
+pub mod nogvl;
+pub mod runtime;

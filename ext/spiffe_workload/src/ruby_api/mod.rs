@@ -1,0 +1,13 @@
+//! Native classes, one file each, all under `Spiffe::Native`.
+
+mod agent;
+mod client;
+mod id;
+
+use magnus::{Error, RModule, Ruby};
+
+pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    client::init(ruby, native)?;
+    agent::init(ruby, native)?;
+    id::init(ruby, native)
+}

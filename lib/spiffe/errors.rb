@@ -1,0 +1,85 @@
+# frozen_string_literal: true
+
+module Spiffe
+  # Root of every error this gem raises.
+  #
+  # @!attribute [r] code
+  #   @return [Symbol, nil] the gRPC status code (e.g. `:unavailable`) when the
+  #     error came from the agent or the transport
+  class Error < StandardError
+    attr_reader :code
+
+    # @param message [String, nil]
+    # @param code [Symbol, nil] gRPC status code
+    def initialize(message = nil, code = nil)
+      super(message)
+      @code = code
+    end
+
+    # @return [Boolean] whether the same call may succeed if tried again later
+    def retriable?
+      false
+    end
+  end
+
+  # A malformed SPIFFE ID or trust domain name.
+  class InvalidIDError < Error; end
+  # A malformed or invalid X.509-SVID (bad DER, profile violation, key mismatch).
+  class SVIDError < Error; end
+  # A malformed X.509 or JWT bundle.
+  class BundleError < Error; end
+  # A malformed or invalid JWT-SVID.
+  class JWTError < Error; end
+
+  # Anything that went wrong talking to the Workload API.
+  class WorkloadAPIError < Error
+    RETRIABLE_CODES = %i[unavailable deadline_exceeded resource_exhausted aborted].freeze
+
+    def retriable?
+      RETRIABLE_CODES.include?(code)
+    end
+  end
+
+  # The endpoint address (socket_path: or SPIFFE_ENDPOINT_SOCKET) or an option is invalid.
+  class ConfigurationError < WorkloadAPIError; end
+
+  # The agent could not be reached, or answered Unavailable.
+  class ConnectionError < WorkloadAPIError
+    def retriable?
+      true
+    end
+  end
+
+  # No socket file at the configured path: the agent is not running, or the path is wrong.
+  class SocketNotFoundError < ConnectionError; end
+  # A socket file exists but nothing accepts connections on it (stale socket).
+  class ConnectionRefusedError < ConnectionError; end
+
+  # This process may not open the socket: file or directory permissions, or group.
+  class SocketPermissionError < ConnectionError
+    def retriable?
+      false
+    end
+  end
+
+  # The call did not finish within its deadline (`timeout:`).
+  class TimeoutError < ConnectionError; end
+
+  # The agent refused the caller.
+  class PermissionDeniedError < WorkloadAPIError; end
+
+  # The agent has no registration entry matching this process. Retriable:
+  # entries can be created, and an agent that just started may not have synced yet.
+  class NoIdentityIssuedError < PermissionDeniedError
+    def retriable?
+      true
+    end
+  end
+
+  # The agent rejected the request's arguments (InvalidArgument).
+  class InvalidArgumentError < WorkloadAPIError; end
+  # The client (or source) was shut down.
+  class ClosedError < WorkloadAPIError; end
+  # The call was cancelled.
+  class CanceledError < WorkloadAPIError; end
+end

@@ -1,0 +1,77 @@
+# frozen_string_literal: true
+
+require "time"
+
+module Spiffe
+  # A JWT-SVID: a signed token asserting a SPIFFE ID to an audience.
+  # Immutable; `inspect` and `to_s` never show the token.
+  class JWTSVID
+    # @return [ID] the `sub` claim
+    attr_reader :spiffe_id
+    # @return [Array<String>] the `aud` claim, always a list
+    attr_reader :audience
+    # @return [Time] the `exp` claim
+    attr_reader :expires_at
+    # @return [Hash{String => Object}] every claim of the token (deeply frozen)
+    attr_reader :claims
+    # @return [String] the registration entry's hint ("" if none)
+    attr_reader :hint
+
+    # @param token [String] compact JWS
+    # @param spiffe_id [ID, String]
+    # @param audience [Array<String>]
+    # @param expires_at [Time]
+    # @param claims [Hash]
+    # @param hint [String]
+    def initialize(token:, spiffe_id:, audience:, expires_at:, claims:, hint: "")
+      @token = token.frozen? ? token : token.dup.freeze
+      @spiffe_id = ID.parse(spiffe_id)
+      @audience = audience.map { |a| a.dup.freeze }.freeze
+      @expires_at = expires_at
+      @claims = deep_freeze(claims)
+      @hint = hint.frozen? ? hint : hint.dup.freeze
+      freeze
+    end
+
+    # @return [String] the token, for an `Authorization: Bearer` header. Never log it.
+    def token
+      @token
+    end
+
+    # @param now [Time]
+    # @return [Boolean]
+    def expired?(now = Time.now)
+      now >= @expires_at
+    end
+
+    def ==(other)
+      other.is_a?(JWTSVID) && other.token == @token
+    end
+    alias eql? ==
+
+    def hash
+      [JWTSVID, @token].hash
+    end
+
+    def inspect
+      hint = @hint.empty? ? "" : " hint=#{@hint.inspect}"
+      "#<Spiffe::JWTSVID #{@spiffe_id} audience=#{@audience.inspect}#{hint} " \
+        "expires_at=#{@expires_at.utc.iso8601} token=[REDACTED]>"
+    end
+    alias to_s inspect
+
+    def pretty_print(printer)
+      printer.text(inspect)
+    end
+
+    private
+
+    def deep_freeze(value)
+      case value
+      when Hash then value.to_h { |k, v| [deep_freeze(k), deep_freeze(v)] }.freeze
+      when Array then value.map { |v| deep_freeze(v) }.freeze
+      else value.frozen? ? value : value.dup.freeze
+      end
+    end
+  end
+end

@@ -1,0 +1,163 @@
+# frozen_string_literal: true
+
+module Spiffe
+  # A client of the SPIFFE Workload API (the SPIRE agent's socket).
+  #
+  # Every call opens nothing new: one connection per client (per process after
+  # a fork, so the agent attests the child), dialed on first use. Calls wait
+  # without holding the GVL, honor `timeout:`, and can be interrupted by
+  # `Timeout.timeout`, `Thread#raise`, `Thread#kill` and Ctrl-C. Thread-safe.
+  #
+  # @example
+  #   client = Spiffe.workload_api_client
+  #   svid = client.x509_svid
+  #   svid.spiffe_id.to_s   # => "spiffe://example.org/myapp"
+  #   jwt = client.jwt_svid(audience: "vault")
+  class WorkloadAPIClient
+    # Seconds a call may take unless `timeout:` says otherwise.
+    DEFAULT_TIMEOUT = 5
+    # The environment variable naming the endpoint, as in the SPIFFE spec.
+    ENDPOINT_ENV = "SPIFFE_ENDPOINT_SOCKET"
+
+    # @param socket_path [String, nil] the agent's socket: a path
+    #   (`/tmp/spire-agent/public/api.sock`) or an address (`unix:///…`,
+    #   `tcp://127.0.0.1:8081`). Default: `SPIFFE_ENDPOINT_SOCKET`, then SPIRE's
+    #   default `unix:///tmp/spire-agent/public/api.sock`.
+    # @param timeout [Numeric] seconds each call may take
+    # @raise [ConfigurationError] if the address or timeout is invalid
+    def initialize(socket_path: nil, timeout: DEFAULT_TIMEOUT)
+      unless timeout.is_a?(Numeric)
+        raise ConfigurationError, "timeout must be a number of seconds (got #{timeout.inspect})"
+      end
+
+      @native = Native::Client.new(socket_path&.to_s, ENV.fetch(ENDPOINT_ENV, nil), timeout.to_f)
+    end
+
+    # The default X.509-SVID (the agent's first), or the one with `hint`.
+    # @param hint [String, nil] select the SVID whose registration entry has this hint
+    # @return [X509SVID]
+    # @raise [NoIdentityIssuedError] no registration entry matches this process
+    # @raise [SVIDError] no SVID has that hint, or the agent sent a malformed one
+    # @raise [WorkloadAPIError] see the error classes
+    def x509_svid(hint: nil)
+      rows, bundles = @native.x509_context
+      row = hint ? rows.find { |r| r[3] == hint } : rows.first
+      unless row
+        raise SVIDError, "no X.509-SVID with hint #{hint.inspect} (hints: #{rows.map { |r| r[3] }.inspect})"
+      end
+
+      build_x509_svid(row, bundles)
+    end
+
+    # @return [Array<X509SVID>] every X.509-SVID of this process, default first
+    def x509_svids
+      x509_context.svids
+    end
+
+    # SVIDs and bundles (own and federated trust domains) from one update.
+    # @return [X509Context]
+    def x509_context
+      rows, bundles = @native.x509_context
+      X509Context.new(rows.map { |row| build_x509_svid(row, bundles) }, x509_bundle_set(bundles))
+    end
+
+    # @return [X509BundleSet] X.509 bundles of the own and federated trust domains
+    def x509_bundles
+      x509_bundle_set(@native.x509_bundles)
+    end
+
+    # A JWT-SVID for `audience`.
+    # @param audience [String, Array<String>] the audience; with several, the first is the main one
+    # @param spiffe_id [ID, String, nil] which of this process's identities (default: the agent's first)
+    # @param hint [String, nil] select the SVID whose registration entry has this hint
+    # @return [JWTSVID]
+    # @raise [ArgumentError] if the audience is empty
+    def jwt_svid(audience:, spiffe_id: nil, hint: nil)
+      svids = jwt_svids(audience: audience, spiffe_id: spiffe_id)
+      return svids.first unless hint
+
+      svids.find { |s| s.hint == hint } ||
+        raise(JWTError, "no JWT-SVID with hint #{hint.inspect} (hints: #{svids.map(&:hint).inspect})")
+    end
+
+    # JWT-SVIDs for `audience`, one per identity of this process.
+    # @param (see #jwt_svid)
+    # @return [Array<JWTSVID>]
+    def jwt_svids(audience:, spiffe_id: nil)
+      audiences = Array(audience).map { |a| String(a) }
+      if audiences.empty? || audiences.any?(&:empty?)
+        raise ArgumentError, "audience must be a non-empty String or Array of non-empty Strings (got #{audience.inspect})"
+      end
+
+      id = spiffe_id && ID.parse(spiffe_id).to_s
+      @native.jwt_svids(audiences, id).map { |row| build_jwt_svid(row) }
+    end
+
+    # @return [JWTBundleSet] JWT bundles (JWKS) of the own and federated trust domains
+    def jwt_bundles
+      JWTBundleSet.new(@native.jwt_bundles.map { |td, (jwks, keys)| JWTBundle.new(TrustDomain.new(td, validated: true), jwks, keys) })
+    end
+
+    # Asks the agent to validate a JWT-SVID for `audience`.
+    # @param token [String]
+    # @param audience [String]
+    # @return [JWTSVID] the validated token
+    # @raise [InvalidArgumentError] the token is invalid (the message says why)
+    def validate_jwt_svid(token, audience:)
+      raise ArgumentError, "token must be a non-empty String" unless token.is_a?(String) && !token.empty?
+      raise ArgumentError, "audience must be a non-empty String" unless audience.is_a?(String) && !audience.empty?
+
+      build_jwt_svid(@native.validate_jwt_svid(token, audience))
+    end
+
+    # Closes the connection. Idempotent; later calls raise {ClosedError}.
+    # @return [nil]
+    def shutdown
+      @native.close
+      nil
+    end
+    alias close shutdown
+
+    # @return [Boolean]
+    def closed?
+      @native.closed?
+    end
+
+    # @return [String] the endpoint address in use, e.g. `unix:///tmp/agent.sock`
+    def endpoint
+      @native.endpoint
+    end
+
+    # @return [Float] seconds each call may take
+    def timeout
+      @native.timeout
+    end
+
+    def inspect
+      "#<Spiffe::WorkloadAPIClient #{endpoint} timeout=#{timeout}#{closed? ? ' closed' : ''}>"
+    end
+
+    private
+
+    def x509_bundle_set(bundles)
+      X509BundleSet.new(bundles.map { |td, ders| X509Bundle.new(TrustDomain.new(td, validated: true), ders) })
+    end
+
+    def build_x509_svid(row, bundles)
+      id_string, chain, key, hint, expires_at = row
+      spiffe_id = ID.parse(id_string)
+      ders = bundles[spiffe_id.trust_domain.name]
+      X509SVID.new(
+        spiffe_id: spiffe_id, cert_chain_der: chain, private_key_der: key, hint: hint,
+        expires_at: Time.at(expires_at).utc,
+        bundle: ders && X509Bundle.new(spiffe_id.trust_domain, ders)
+      )
+    end
+
+    def build_jwt_svid(row)
+      token, id, audience, expires_at, claims, hint = row
+      JWTSVID.new(token: token, spiffe_id: id, audience: audience, expires_at: Time.at(expires_at).utc,
+                  claims: claims, hint: hint)
+    end
+  end
+end

@@ -1,0 +1,58 @@
+# frozen_string_literal: true
+
+require "openssl"
+
+module Spiffe
+  # The X.509 authorities (root CA certificates) of one trust domain. Immutable.
+  class X509Bundle
+    # @return [TrustDomain]
+    attr_reader :trust_domain
+    # @return [Array<String>] DER of each authority (frozen binary strings)
+    attr_reader :authorities_der
+
+    # @param trust_domain [TrustDomain, String]
+    # @param authorities_der [Array<String>] DER certificates
+    def initialize(trust_domain, authorities_der)
+      @trust_domain = TrustDomain.parse(trust_domain)
+      @authorities_der = authorities_der.map { |der| der.frozen? ? der : der.dup.freeze }.freeze
+      @memo = {}
+      freeze
+    end
+
+    # @return [Array<OpenSSL::X509::Certificate>] the authorities (built once, frozen)
+    def x509_authorities
+      @memo[:authorities] ||= @authorities_der.map { |der| OpenSSL::X509::Certificate.new(der).freeze }.freeze
+    end
+
+    # @return [OpenSSL::X509::Store] a store trusting exactly these authorities
+    def cert_store
+      store = OpenSSL::X509::Store.new
+      x509_authorities.each { |cert| store.add_cert(cert) }
+      store
+    end
+
+    # @return [Boolean]
+    def empty?
+      @authorities_der.empty?
+    end
+
+    # Part of the bundle-source duck type.
+    # @return [X509Bundle, nil] self if it is for that trust domain
+    def x509_bundle_for(trust_domain)
+      self if TrustDomain.parse(trust_domain) == @trust_domain
+    end
+
+    def ==(other)
+      other.is_a?(X509Bundle) && other.trust_domain == @trust_domain && other.authorities_der == @authorities_der
+    end
+    alias eql? ==
+
+    def hash
+      [X509Bundle, @trust_domain, @authorities_der].hash
+    end
+
+    def inspect
+      "#<Spiffe::X509Bundle #{@trust_domain.name} authorities=#{@authorities_der.size}>"
+    end
+  end
+end
