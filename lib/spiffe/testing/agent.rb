@@ -79,6 +79,12 @@ module Spiffe
         X509Bundle.new(@trust_domain, [@native.bundle_der])
       end
 
+      # @return [Array<Integer>] PIDs of the processes that connected, in order,
+      #   as the kernel reported them (SO_PEERCRED)
+      def peer_pids
+        @native.peer_pids
+      end
+
       # @return [String] the JWKS the agent publishes for its trust domain
       def jwks
         @native.jwks

@@ -24,6 +24,7 @@ pub enum KeyType {
     #[default]
     EcP256,
     EcP384,
+    #[serde(rename = "rsa-2048")]
     Rsa2048,
     Ed25519,
 }

@@ -5,6 +5,7 @@
 //! own CA. Faults (delay, hang, any status, malformed responses) can be
 //! injected for tests.
 
+mod authority_fix;
 pub mod ca;
 pub mod jwt_issuer;
 mod service;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::UnixListenerStream;
+use tokio_stream::StreamExt;
 
 /// A registration entry the agent issues an identity for.
 #[derive(Debug, Clone, Deserialize)]
@@ -128,6 +130,8 @@ pub(crate) struct Inner {
     pub changes: watch::Sender<u64>,
     /// Set when the agent stops, so open streams end.
     pub stopping: watch::Sender<bool>,
+    /// PIDs of the processes that connected (SO_PEERCRED), in order.
+    pub peers: Mutex<Vec<i32>>,
 }
 
 impl Inner {
@@ -198,6 +202,7 @@ impl Agent {
             state: Mutex::new(State { identities: Vec::new(), fault: Fault::default(), next_entry: 0 }),
             changes: watch::channel(0).0,
             stopping: watch::channel(false).0,
+            peers: Mutex::new(Vec::new()),
         });
         for entry in &config.entries {
             Self::insert_entry(&inner, entry)?;
@@ -205,10 +210,17 @@ impl Agent {
         let listener = bind(&config.socket_path)?;
         let (shutdown, shutdown_rx) = oneshot::channel();
         let service = SpiffeWorkloadApiServer::new(service::WorkloadService { inner: inner.clone() });
+        let tracker = inner.clone();
+        let connections = UnixListenerStream::new(listener).map(move |conn| {
+            if let Ok(pid) = conn.as_ref().map(|c| c.peer_cred().ok().and_then(|cred| cred.pid())) {
+                tracker.peers.lock().unwrap_or_else(|p| p.into_inner()).push(pid.unwrap_or(0));
+            }
+            conn.map(authority_fix::AuthorityFix::new)
+        });
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
+                .serve_with_incoming_shutdown(connections, async {
                     let _ = shutdown_rx.await;
                 })
                 .await;
@@ -245,6 +257,11 @@ impl Agent {
     /// The JWKS the agent serves for its trust domain.
     pub fn jwks(&self) -> String {
         service::jwks_json(&self.inner)
+    }
+
+    /// PIDs of the processes that have connected, in order (SO_PEERCRED).
+    pub fn peer_pids(&self) -> Vec<i32> {
+        self.inner.peers.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Adds an entry; open streams get a new snapshot. Returns its entry ID.

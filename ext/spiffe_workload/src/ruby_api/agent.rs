@@ -39,6 +39,10 @@ impl NativeAgent {
         }
     }
 
+    fn peer_pids(ruby: &Ruby, rb_self: &Self) -> Result<Vec<i32>, Error> {
+        guard(ruby, || rb_self.with_agent(ruby, |a| Ok(a.peer_pids())))
+    }
+
     fn socket_path(&self) -> String {
         self.socket_path.clone()
     }
@@ -84,6 +88,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_singleton_method("start", function!(NativeAgent::start, 1))?;
     class.define_method("socket_path", method!(NativeAgent::socket_path, 0))?;
     class.define_method("bundle_der", method!(NativeAgent::bundle_der, 0))?;
+    class.define_method("peer_pids", method!(NativeAgent::peer_pids, 0))?;
     class.define_method("jwks", method!(NativeAgent::jwks, 0))?;
     class.define_method("add_entry", method!(NativeAgent::add_entry, 1))?;
     class.define_method("remove_entry", method!(NativeAgent::remove_entry, 1))?;
