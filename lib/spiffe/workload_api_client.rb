@@ -31,6 +31,7 @@ module Spiffe
       end
 
       @native = Native::Client.new(socket_path&.to_s, ENV.fetch(ENDPOINT_ENV, nil), timeout.to_f)
+      @recent_svids = {}
     end
 
     # The default X.509-SVID (the agent's first), or the one with `hint`.
@@ -143,15 +144,24 @@ module Spiffe
       X509BundleSet.new(bundles.map { |td, ders| X509Bundle.new(TrustDomain.new(td, validated: true), ders) })
     end
 
+    # SVIDs rotate rarely, so an unchanged SVID returns the object built
+    # last time, with its OpenSSL certificates and key already parsed.
+    RECENT_SVIDS = 8
+    private_constant :RECENT_SVIDS
+
     def build_x509_svid(row, bundles)
       id_string, chain, key, hint, expires_at = row
-      spiffe_id = ID.parse(id_string)
-      ders = bundles[spiffe_id.trust_domain.name]
-      X509SVID.new(
-        spiffe_id: spiffe_id, cert_chain_der: chain, private_key_der: key, hint: hint,
-        expires_at: Time.at(expires_at).utc,
-        bundle: ders && X509Bundle.new(spiffe_id.trust_domain, ders)
-      )
+      ders = bundles[id_string[%r{\Aspiffe://([^/]+)}, 1]]
+      cache_key = [row, ders]
+      @recent_svids[cache_key] ||= begin
+        @recent_svids.shift while @recent_svids.size >= RECENT_SVIDS
+        spiffe_id = ID.parse(id_string)
+        X509SVID.new(
+          spiffe_id: spiffe_id, cert_chain_der: chain, private_key_der: key, hint: hint,
+          expires_at: Time.at(expires_at).utc,
+          bundle: ders && X509Bundle.new(spiffe_id.trust_domain, ders)
+        )
+      end
     end
 
     def build_jwt_svid(row)

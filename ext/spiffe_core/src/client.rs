@@ -2,7 +2,10 @@
 //! the security header on every call, a deadline per call, and gRPC statuses
 //! turned into errors that say what to check.
 
-use crate::bundle::{parse_jwt_bundle_map, parse_x509_bundle, parse_x509_bundle_map, trust_domain_key, JwtBundle, X509Bundle};
+use crate::bundle::{
+    parse_jwt_bundle_map, parse_x509_bundle, parse_x509_bundle_map, trust_domain_key, JwtBundle,
+    X509Bundle,
+};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::TrustDomain;
@@ -38,7 +41,9 @@ pub struct Client {
 
 fn with_header<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
-    request.metadata_mut().insert(SECURITY_HEADER, MetadataValue::from_static("true"));
+    request
+        .metadata_mut()
+        .insert(SECURITY_HEADER, MetadataValue::from_static("true"));
     request
 }
 
@@ -49,18 +54,28 @@ impl Client {
         let channel = match &endpoint {
             Endpoint::Unix(path) => {
                 let path = path.clone();
-                tonic::transport::Endpoint::from_static("http://localhost").connect_with_connector_lazy(tower::service_fn(
-                    move |_: Uri| {
+                tonic::transport::Endpoint::from_static("http://localhost")
+                    .connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
                         let path = path.clone();
-                        async move { Ok::<_, io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }
-                    },
-                ))
+                        async move {
+                            Ok::<_, io::Error>(TokioIo::new(
+                                tokio::net::UnixStream::connect(path).await?,
+                            ))
+                        }
+                    }))
             }
-            Endpoint::Tcp(addr) => tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-                .map_err(|e| Error::config(format!("invalid tcp endpoint {addr}: {e}")))?
-                .connect_lazy(),
+            Endpoint::Tcp(addr) => {
+                tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                    .map_err(|e| Error::config(format!("invalid tcp endpoint {addr}: {e}")))?
+                    .connect_lazy()
+            }
         };
-        Ok(Self { endpoint, api: SpiffeWorkloadApiClient::new(channel), timeout, svids: SvidCache::default() })
+        Ok(Self {
+            endpoint,
+            api: SpiffeWorkloadApiClient::new(channel),
+            timeout,
+            svids: SvidCache::default(),
+        })
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -154,8 +169,13 @@ impl Client {
         let mut api = self.api.clone();
         let response = self
             .call("FetchX509SVID", async move {
-                let mut stream = api.fetch_x509svid(with_header(proto::X509svidRequest {})).await?.into_inner();
-                stream.message().await?.ok_or_else(|| Status::unavailable("the agent closed the stream before sending an update"))
+                let mut stream = api
+                    .fetch_x509svid(with_header(proto::X509svidRequest {}))
+                    .await?
+                    .into_inner();
+                stream.message().await?.ok_or_else(|| {
+                    Status::unavailable("the agent closed the stream before sending an update")
+                })
             })
             .await?;
         self.parse_x509_context(&response)
@@ -173,7 +193,9 @@ impl Client {
             if !wire.hint.is_empty() && !hints.insert(wire.hint.as_str()) {
                 continue;
             }
-            let svid = self.svids.parse(&wire.x509_svid, &wire.x509_svid_key, &wire.hint)?;
+            let svid = self
+                .svids
+                .parse(&wire.x509_svid, &wire.x509_svid_key, &wire.hint)?;
             let td = svid.spiffe_id.trust_domain().clone();
             bundles.insert(td.clone(), parse_x509_bundle(td, &wire.bundle)?);
             svids.push(svid);
@@ -190,8 +212,13 @@ impl Client {
         let mut api = self.api.clone();
         let response = self
             .call("FetchX509Bundles", async move {
-                let mut stream = api.fetch_x509_bundles(with_header(proto::X509BundlesRequest {})).await?.into_inner();
-                stream.message().await?.ok_or_else(|| Status::unavailable("the agent closed the stream before sending an update"))
+                let mut stream = api
+                    .fetch_x509_bundles(with_header(proto::X509BundlesRequest {}))
+                    .await?
+                    .into_inner();
+                stream.message().await?.ok_or_else(|| {
+                    Status::unavailable("the agent closed the stream before sending an update")
+                })
             })
             .await?;
         parse_x509_bundle_map(&response.bundles)
@@ -199,11 +226,20 @@ impl Client {
 
     /// JWT-SVIDs for `audience` (first entry is the main audience), optionally
     /// only for `spiffe_id`. Each token's claims are checked like go-spiffe.
-    pub async fn fetch_jwt_svids(&self, audience: Vec<String>, spiffe_id: Option<String>) -> Result<Vec<JwtSvid>> {
+    pub async fn fetch_jwt_svids(
+        &self,
+        audience: Vec<String>,
+        spiffe_id: Option<String>,
+    ) -> Result<Vec<JwtSvid>> {
         let mut api = self.api.clone();
-        let request = proto::JwtsvidRequest { audience: audience.clone(), spiffe_id: spiffe_id.unwrap_or_default() };
+        let request = proto::JwtsvidRequest {
+            audience: audience.clone(),
+            spiffe_id: spiffe_id.unwrap_or_default(),
+        };
         let response = self
-            .call("FetchJWTSVID", async move { Ok(api.fetch_jwtsvid(with_header(request)).await?.into_inner()) })
+            .call("FetchJWTSVID", async move {
+                Ok(api.fetch_jwtsvid(with_header(request)).await?.into_inner())
+            })
             .await?;
         if response.svids.is_empty() {
             return Err(Error::jwt("jwtsvid: there were no SVIDs in the response"));
@@ -225,8 +261,13 @@ impl Client {
         let mut api = self.api.clone();
         let response = self
             .call("FetchJWTBundles", async move {
-                let mut stream = api.fetch_jwt_bundles(with_header(proto::JwtBundlesRequest {})).await?.into_inner();
-                stream.message().await?.ok_or_else(|| Status::unavailable("the agent closed the stream before sending an update"))
+                let mut stream = api
+                    .fetch_jwt_bundles(with_header(proto::JwtBundlesRequest {}))
+                    .await?
+                    .into_inner();
+                stream.message().await?.ok_or_else(|| {
+                    Status::unavailable("the agent closed the stream before sending an update")
+                })
             })
             .await?;
         parse_jwt_bundle_map(&response.bundles)
@@ -236,9 +277,17 @@ impl Client {
     /// the token locally, as go-spiffe does.
     pub async fn validate_jwt_svid(&self, token: String, audience: String) -> Result<JwtSvid> {
         let mut api = self.api.clone();
-        let request = proto::ValidateJwtsvidRequest { audience: audience.clone(), svid: token.clone() };
-        self.call("ValidateJWTSVID", async move { Ok(api.validate_jwtsvid(with_header(request)).await?.into_inner()) })
-            .await?;
+        let request = proto::ValidateJwtsvidRequest {
+            audience: audience.clone(),
+            svid: token.clone(),
+        };
+        self.call("ValidateJWTSVID", async move {
+            Ok(api
+                .validate_jwtsvid(with_header(request))
+                .await?
+                .into_inner())
+        })
+        .await?;
         parse_insecure(&token, &[audience], "", now_unix())
     }
 }

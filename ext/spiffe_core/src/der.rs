@@ -27,7 +27,9 @@ fn tlv_len(bytes: &[u8]) -> Option<usize> {
         if count == 0 || count > 4 || bytes.len() < 2 + count {
             return None;
         }
-        let content = bytes[2..2 + count].iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
+        let content = bytes[2..2 + count]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
         (2 + count, content)
     };
     let total = header.checked_add(content)?;
@@ -42,7 +44,7 @@ mod tests {
     fn splits_short_and_long_forms() {
         let a = [0x30, 0x02, 1, 2];
         let mut b = vec![0x30, 0x81, 0x80];
-        b.extend(std::iter::repeat(7).take(0x80));
+        b.extend(std::iter::repeat_n(7, 0x80));
         let joined = [&a[..], &b[..]].concat();
         let parts = split_concatenated(&joined).unwrap();
         assert_eq!(parts, vec![&a[..], &b[..]]);

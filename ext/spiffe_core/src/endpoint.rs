@@ -48,17 +48,35 @@ fn split_uri(address: &str) -> Result<Uri<'_>> {
     let scheme_end = address.find(':').filter(|&i| {
         i > 0
             && address[..i].starts_with(|c: char| c.is_ascii_alphabetic())
-            && address[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && address[..i]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
     });
     let Some(scheme_end) = scheme_end else {
-        return Ok(Uri { scheme: "", opaque: false, user_info: false, host: "", path: address, query: false, fragment: false });
+        return Ok(Uri {
+            scheme: "",
+            opaque: false,
+            user_info: false,
+            host: "",
+            path: address,
+            query: false,
+            fragment: false,
+        });
     };
     let scheme = &address[..scheme_end];
     let mut rest = &address[scheme_end + 1..];
     let fragment = rest.find('#').map(|i| rest = &rest[..i]).is_some();
     let query = rest.find('?').map(|i| rest = &rest[..i]).is_some();
     if !rest.starts_with('/') {
-        return Ok(Uri { scheme, opaque: !rest.is_empty(), user_info: false, host: "", path: "", query, fragment });
+        return Ok(Uri {
+            scheme,
+            opaque: !rest.is_empty(),
+            user_info: false,
+            host: "",
+            path: "",
+            query,
+            fragment,
+        });
     }
     let (authority, path) = match rest.strip_prefix("//") {
         Some(after) => {
@@ -71,7 +89,15 @@ fn split_uri(address: &str) -> Result<Uri<'_>> {
         Some(i) => (true, &authority[i + 1..]),
         None => (false, authority),
     };
-    Ok(Uri { scheme, opaque: false, user_info, host, path, query, fragment })
+    Ok(Uri {
+        scheme,
+        opaque: false,
+        user_info,
+        host,
+        path,
+        query,
+        fragment,
+    })
 }
 
 fn unix_error(what: &str, address: &str) -> Error {
@@ -111,7 +137,10 @@ impl Endpoint {
                 // Endpoint spec forbids an authority, so we say so now.
                 if !uri.host.is_empty() {
                     return Err(unix_error(
-                        &format!("must not include an authority ({:?}): use three slashes", uri.host),
+                        &format!(
+                            "must not include an authority ({:?}): use three slashes",
+                            uri.host
+                        ),
                         address,
                     ));
                 }
@@ -206,15 +235,30 @@ mod tests {
 
     #[test]
     fn accepts_unix_forms() {
-        assert_eq!(Endpoint::parse("unix:///tmp/a.sock").unwrap(), Endpoint::Unix("/tmp/a.sock".into()));
-        assert_eq!(Endpoint::parse("unix:/tmp/a.sock").unwrap(), Endpoint::Unix("/tmp/a.sock".into()));
-        assert_eq!(Endpoint::parse("unix:///tmp/a.sock").unwrap().to_string(), "unix:///tmp/a.sock");
+        assert_eq!(
+            Endpoint::parse("unix:///tmp/a.sock").unwrap(),
+            Endpoint::Unix("/tmp/a.sock".into())
+        );
+        assert_eq!(
+            Endpoint::parse("unix:/tmp/a.sock").unwrap(),
+            Endpoint::Unix("/tmp/a.sock".into())
+        );
+        assert_eq!(
+            Endpoint::parse("unix:///tmp/a.sock").unwrap().to_string(),
+            "unix:///tmp/a.sock"
+        );
     }
 
     #[test]
     fn accepts_tcp_ip_port() {
-        assert_eq!(Endpoint::parse("tcp://127.0.0.1:8000").unwrap(), Endpoint::Tcp("127.0.0.1:8000".parse().unwrap()));
-        assert_eq!(Endpoint::parse("tcp://[::1]:8000").unwrap(), Endpoint::Tcp("[::1]:8000".parse().unwrap()));
+        assert_eq!(
+            Endpoint::parse("tcp://127.0.0.1:8000").unwrap(),
+            Endpoint::Tcp("127.0.0.1:8000".parse().unwrap())
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://[::1]:8000").unwrap(),
+            Endpoint::Tcp("[::1]:8000".parse().unwrap())
+        );
     }
 
     #[test]
@@ -250,12 +294,24 @@ mod tests {
 
     #[test]
     fn resolves_explicit_then_env_then_default() {
-        assert_eq!(Endpoint::resolve(Some("/run/a.sock"), Some("unix:///b")).unwrap(), Endpoint::Unix("/run/a.sock".into()));
-        assert_eq!(Endpoint::resolve(None, Some("unix:///b")).unwrap(), Endpoint::Unix("/b".into()));
-        assert_eq!(Endpoint::resolve(None, None).unwrap(), Endpoint::Unix("/tmp/spire-agent/public/api.sock".into()));
+        assert_eq!(
+            Endpoint::resolve(Some("/run/a.sock"), Some("unix:///b")).unwrap(),
+            Endpoint::Unix("/run/a.sock".into())
+        );
+        assert_eq!(
+            Endpoint::resolve(None, Some("unix:///b")).unwrap(),
+            Endpoint::Unix("/b".into())
+        );
+        assert_eq!(
+            Endpoint::resolve(None, None).unwrap(),
+            Endpoint::Unix("/tmp/spire-agent/public/api.sock".into())
+        );
         let env_err = Endpoint::resolve(None, Some("/b")).unwrap_err().message;
         assert!(env_err.starts_with("SPIFFE_ENDPOINT_SOCKET: "), "{env_err}");
-        assert!(Endpoint::resolve(None, Some("")).unwrap_err().message.contains("empty"));
+        assert!(Endpoint::resolve(None, Some(""))
+            .unwrap_err()
+            .message
+            .contains("empty"));
         assert!(Endpoint::resolve(Some(""), None).is_err());
     }
 }

@@ -55,7 +55,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), grpc_code: None }
+        Self {
+            kind,
+            message: message.into(),
+            grpc_code: None,
+        }
     }
 
     pub fn with_code(mut self, code: tonic::Code) -> Self {

@@ -134,7 +134,10 @@ impl SpiffeId {
         if id.len() > MAX_ID_LEN {
             return Err(invalid("SPIFFE ID is longer than 2048 bytes"));
         }
-        Ok(Self { trust_domain: TrustDomain(rest[..td_len].to_owned()), path: path.to_owned() })
+        Ok(Self {
+            trust_domain: TrustDomain(rest[..td_len].to_owned()),
+            path: path.to_owned(),
+        })
     }
 
     pub fn trust_domain(&self) -> &TrustDomain {
@@ -198,12 +201,27 @@ mod tests {
 
     #[test]
     fn trust_domain_accepts_name_or_id() {
-        assert_eq!(TrustDomain::parse("example.org").unwrap().name(), "example.org");
-        assert_eq!(TrustDomain::parse("spiffe://example.org").unwrap().name(), "example.org");
-        assert_eq!(TrustDomain::parse("spiffe://example.org/w").unwrap().name(), "example.org");
+        assert_eq!(
+            TrustDomain::parse("example.org").unwrap().name(),
+            "example.org"
+        );
+        assert_eq!(
+            TrustDomain::parse("spiffe://example.org").unwrap().name(),
+            "example.org"
+        );
+        assert_eq!(
+            TrustDomain::parse("spiffe://example.org/w").unwrap().name(),
+            "example.org"
+        );
         assert_eq!(TrustDomain::parse("").unwrap_err().message, ERR_MISSING_TD);
-        assert_eq!(TrustDomain::parse("Example").unwrap_err().message, ERR_TD_CHAR);
-        assert_eq!(TrustDomain::parse("example.org").unwrap().id_string(), "spiffe://example.org");
+        assert_eq!(
+            TrustDomain::parse("Example").unwrap_err().message,
+            ERR_TD_CHAR
+        );
+        assert_eq!(
+            TrustDomain::parse("example.org").unwrap().id_string(),
+            "spiffe://example.org"
+        );
     }
 
     #[test]

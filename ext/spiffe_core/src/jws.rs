@@ -28,7 +28,9 @@ pub enum Algorithm {
     PS512,
 }
 
-pub const ALLOWED: [&str; 9] = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+pub const ALLOWED: [&str; 9] = [
+    "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+];
 
 impl Algorithm {
     pub fn parse(name: &str) -> Option<Self> {
@@ -92,7 +94,9 @@ impl Algorithm {
                 Some(Nid::SECP521R1) => Ok(Self::ES512),
                 _ => Err(Error::jwt("unsupported EC curve for JWT signing")),
             },
-            other => Err(Error::jwt(format!("unsupported JWT signing key type {other:?}"))),
+            other => Err(Error::jwt(format!(
+                "unsupported JWT signing key type {other:?}"
+            ))),
         }
     }
 }
@@ -113,17 +117,28 @@ pub fn sign(alg: Algorithm, key: &PKeyRef<Private>, input: &[u8]) -> Result<Vec<
     }
     let mut signer = Signer::new(alg.digest(), key).map_err(crypto_error)?;
     if alg.is_pss() {
-        signer.set_rsa_padding(Padding::PKCS1_PSS).map_err(crypto_error)?;
-        signer.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH).map_err(crypto_error)?;
+        signer
+            .set_rsa_padding(Padding::PKCS1_PSS)
+            .map_err(crypto_error)?;
+        signer
+            .set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH)
+            .map_err(crypto_error)?;
     }
     signer.sign_oneshot_to_vec(input).map_err(crypto_error)
 }
 
 /// Verifies a raw JWS signature. The key must fit the algorithm (an EC key
 /// on the algorithm's curve, or an RSA key for RS*/PS*).
-pub fn verify(alg: Algorithm, key: &PKeyRef<Public>, input: &[u8], signature: &[u8]) -> Result<bool> {
+pub fn verify(
+    alg: Algorithm,
+    key: &PKeyRef<Public>,
+    input: &[u8],
+    signature: &[u8],
+) -> Result<bool> {
     if let Some((nid, size)) = alg.curve() {
-        let ec = key.ec_key().map_err(|_| Error::jwt("key type does not match the token's algorithm"))?;
+        let ec = key
+            .ec_key()
+            .map_err(|_| Error::jwt("key type does not match the token's algorithm"))?;
         if ec.group().curve_name() != Some(nid) {
             return Err(Error::jwt("key curve does not match the token's algorithm"));
         }
@@ -141,8 +156,12 @@ pub fn verify(alg: Algorithm, key: &PKeyRef<Public>, input: &[u8], signature: &[
     }
     let mut verifier = Verifier::new(alg.digest(), key).map_err(crypto_error)?;
     if alg.is_pss() {
-        verifier.set_rsa_padding(Padding::PKCS1_PSS).map_err(crypto_error)?;
-        verifier.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH).map_err(crypto_error)?;
+        verifier
+            .set_rsa_padding(Padding::PKCS1_PSS)
+            .map_err(crypto_error)?;
+        verifier
+            .set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH)
+            .map_err(crypto_error)?;
     }
     Ok(verifier.verify_oneshot(signature, input).unwrap_or(false))
 }
@@ -151,9 +170,13 @@ fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn field<'a>(jwk: &'a Value, name: &str) -> Result<Vec<u8>> {
-    let text = jwk.get(name).and_then(Value::as_str).ok_or_else(|| Error::bundle(format!("JWK is missing \"{name}\"")))?;
-    crate::jwt::decode_b64(text).map_err(|_| Error::bundle(format!("JWK \"{name}\" is not base64url")))
+fn field(jwk: &Value, name: &str) -> Result<Vec<u8>> {
+    let text = jwk
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::bundle(format!("JWK is missing \"{name}\"")))?;
+    crate::jwt::decode_b64(text)
+        .map_err(|_| Error::bundle(format!("JWK \"{name}\" is not base64url")))
 }
 
 /// Converts a public JWK (EC P-256/384/521, RSA, OKP Ed25519) to a key.
@@ -170,7 +193,8 @@ pub fn jwk_to_key(jwk: &Value) -> Result<PKey<Public>> {
             let group = EcGroup::from_curve_name(nid).map_err(|_| bad("curve"))?;
             let x = BigNum::from_slice(&field(jwk, "x")?).map_err(|_| bad("x"))?;
             let y = BigNum::from_slice(&field(jwk, "y")?).map_err(|_| bad("y"))?;
-            let ec = EcKey::from_public_key_affine_coordinates(&group, &x, &y).map_err(|_| bad("point not on curve"))?;
+            let ec = EcKey::from_public_key_affine_coordinates(&group, &x, &y)
+                .map_err(|_| bad("point not on curve"))?;
             PKey::from_ec_key(ec).map_err(|_| bad("EC key"))
         }
         Some("RSA") => {
@@ -180,7 +204,8 @@ pub fn jwk_to_key(jwk: &Value) -> Result<PKey<Public>> {
             PKey::from_rsa(rsa).map_err(|_| bad("RSA key"))
         }
         Some("OKP") if jwk.get("crv").and_then(Value::as_str) == Some("Ed25519") => {
-            PKey::public_key_from_raw_bytes(&field(jwk, "x")?, Id::ED25519).map_err(|_| bad("Ed25519 key"))
+            PKey::public_key_from_raw_bytes(&field(jwk, "x")?, Id::ED25519)
+                .map_err(|_| bad("Ed25519 key"))
         }
         other => Err(bad(&format!("unsupported key type {other:?}"))),
     }
@@ -198,8 +223,13 @@ pub fn key_to_jwk<T: HasPublic>(key: &PKeyRef<T>, kid: &str) -> Result<Value> {
                 _ => return Err(Error::jwt("unsupported curve")),
             };
             let mut ctx = BigNumContext::new().map_err(crypto_error)?;
-            let (mut x, mut y) = (BigNum::new().map_err(crypto_error)?, BigNum::new().map_err(crypto_error)?);
-            ec.public_key().affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx).map_err(crypto_error)?;
+            let (mut x, mut y) = (
+                BigNum::new().map_err(crypto_error)?,
+                BigNum::new().map_err(crypto_error)?,
+            );
+            ec.public_key()
+                .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
+                .map_err(crypto_error)?;
             Ok(json!({
                 "kty": "EC", "kid": kid, "crv": crv,
                 "x": b64(&x.to_vec_padded(size).map_err(crypto_error)?),
@@ -208,7 +238,9 @@ pub fn key_to_jwk<T: HasPublic>(key: &PKeyRef<T>, kid: &str) -> Result<Value> {
         }
         Id::RSA => {
             let rsa = key.rsa().map_err(crypto_error)?;
-            Ok(json!({ "kty": "RSA", "kid": kid, "n": b64(&rsa.n().to_vec()), "e": b64(&rsa.e().to_vec()) }))
+            Ok(
+                json!({ "kty": "RSA", "kid": kid, "n": b64(&rsa.n().to_vec()), "e": b64(&rsa.e().to_vec()) }),
+            )
         }
         Id::ED25519 => {
             let raw = key.raw_public_key().map_err(crypto_error)?;
@@ -223,7 +255,8 @@ mod tests {
     use super::*;
 
     fn ec_key(nid: Nid) -> PKey<Private> {
-        PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(nid).unwrap()).unwrap()).unwrap()
+        PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(nid).unwrap()).unwrap())
+            .unwrap()
     }
 
     fn public(key: &PKey<Private>) -> PKey<Public> {
@@ -247,8 +280,14 @@ mod tests {
         for (alg, key) in cases {
             let sig = sign(alg, &key, b"header.payload").unwrap();
             let public = public(&key);
-            assert!(verify(alg, &public, b"header.payload", &sig).unwrap(), "{alg:?}");
-            assert!(!verify(alg, &public, b"header.tampered", &sig).unwrap(), "{alg:?}");
+            assert!(
+                verify(alg, &public, b"header.payload", &sig).unwrap(),
+                "{alg:?}"
+            );
+            assert!(
+                !verify(alg, &public, b"header.tampered", &sig).unwrap(),
+                "{alg:?}"
+            );
             let jwk = key_to_jwk(&key, "kid-1").unwrap();
             assert_eq!(jwk["kid"], "kid-1");
             assert!(jwk_to_key(&jwk).unwrap().public_eq(&public), "{alg:?}");

@@ -13,8 +13,8 @@ use openssl::pkey::{Id, PKey};
 use openssl::x509::X509;
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use x509_parser::extensions::GeneralName;
 use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
 
 /// An X.509-SVID whose chain and key passed the checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,7 @@ fn svid_error(message: String) -> Error {
 
 fn parse_certificate(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     match x509_parser::parse_x509_certificate(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok(_) => Err("trailing data after certificate".into()),
         Err(e) => Err(e.to_string()),
     }
@@ -53,10 +53,13 @@ pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 /// The SPIFFE ID in a certificate's single URI SAN.
 pub fn spiffe_id_of(cert: &X509Certificate<'_>) -> Result<SpiffeId, String> {
     let san = cert.subject_alternative_name().map_err(|e| e.to_string())?;
-    let mut uris = san.iter().flat_map(|ext| ext.value.general_names.iter()).filter_map(|name| match name {
-        GeneralName::URI(uri) => Some(*uri),
-        _ => None,
-    });
+    let mut uris = san
+        .iter()
+        .flat_map(|ext| ext.value.general_names.iter())
+        .filter_map(|name| match name {
+            GeneralName::URI(uri) => Some(*uri),
+            _ => None,
+        });
     let uri = uris.next().ok_or("certificate contains no URI SAN")?;
     if uris.next().is_some() {
         return Err("certificate contains more than one URI SAN".into());
@@ -65,25 +68,38 @@ pub fn spiffe_id_of(cert: &X509Certificate<'_>) -> Result<SpiffeId, String> {
 }
 
 fn check_leaf(leaf: &X509Certificate<'_>) -> Result<SpiffeId, String> {
-    let id = spiffe_id_of(leaf).map_err(|e| format!("cannot get leaf certificate SPIFFE ID: {e}"))?;
+    let id =
+        spiffe_id_of(leaf).map_err(|e| format!("cannot get leaf certificate SPIFFE ID: {e}"))?;
     if id.path().is_empty() {
         return Err("leaf certificate SPIFFE ID must have a non-root path".into());
     }
     if is_ca(leaf)? {
         return Err("leaf certificate must not have CA flag set to true".into());
     }
-    let usage = leaf.key_usage().map_err(|e| e.to_string())?.map(|ext| *ext.value);
+    let usage = leaf
+        .key_usage()
+        .map_err(|e| e.to_string())?
+        .map(|ext| *ext.value);
     match usage {
-        Some(ku) if !ku.digital_signature() => Err("leaf certificate must have 'digitalSignature' set as key usage".into()),
+        Some(ku) if !ku.digital_signature() => {
+            Err("leaf certificate must have 'digitalSignature' set as key usage".into())
+        }
         None => Err("leaf certificate must have 'digitalSignature' set as key usage".into()),
-        Some(ku) if ku.key_cert_sign() => Err("leaf certificate must not have 'keyCertSign' set as key usage".into()),
-        Some(ku) if ku.crl_sign() => Err("leaf certificate must not have 'cRLSign' set as key usage".into()),
+        Some(ku) if ku.key_cert_sign() => {
+            Err("leaf certificate must not have 'keyCertSign' set as key usage".into())
+        }
+        Some(ku) if ku.crl_sign() => {
+            Err("leaf certificate must not have 'cRLSign' set as key usage".into())
+        }
         Some(_) => Ok(id),
     }
 }
 
 fn is_ca(cert: &X509Certificate<'_>) -> Result<bool, String> {
-    Ok(cert.basic_constraints().map_err(|e| e.to_string())?.is_some_and(|bc| bc.value.ca))
+    Ok(cert
+        .basic_constraints()
+        .map_err(|e| e.to_string())?
+        .is_some_and(|bc| bc.value.ca))
 }
 
 fn check_signing_certificate(cert: &X509Certificate<'_>) -> Result<(), String> {
@@ -103,7 +119,10 @@ fn check_key(private_key: &[u8], leaf_der: &[u8]) -> Result<(), Error> {
     })?;
     let key_error = |what: &str| svid_error(format!("private key validation failed: {what}"));
     if !matches!(key.id(), Id::RSA | Id::EC | Id::ED25519) {
-        return Err(key_error(&format!("unsupported private key type {:?}", key.id())));
+        return Err(key_error(&format!(
+            "unsupported private key type {:?}",
+            key.id()
+        )));
     }
     let leaf_key = X509::from_der(leaf_der)
         .and_then(|cert| cert.public_key())
@@ -117,19 +136,29 @@ fn check_key(private_key: &[u8], leaf_der: &[u8]) -> Result<(), Error> {
 /// Parses and checks one SVID from the wire: `chain` is concatenated DER,
 /// leaf first; `private_key` is PKCS#8 DER. The SPIFFE ID comes from the leaf.
 pub fn parse_svid(chain: &[u8], private_key: &[u8], hint: &str) -> Result<X509Svid> {
-    let certs = parse_certificates(chain).map_err(|e| svid_error(format!("cannot parse DER encoded certificate: {e}")))?;
+    let certs = parse_certificates(chain)
+        .map_err(|e| svid_error(format!("cannot parse DER encoded certificate: {e}")))?;
     let Some(leaf_der) = certs.first() else {
-        return Err(svid_error("certificate validation failed: no certificates found".into()));
+        return Err(svid_error(
+            "certificate validation failed: no certificates found".into(),
+        ));
     };
     let validation = |e: String| svid_error(format!("certificate validation failed: {e}"));
     let leaf = parse_certificate(leaf_der).map_err(validation)?;
     let spiffe_id = check_leaf(&leaf).map_err(validation)?;
     for der in &certs[1..] {
-        check_signing_certificate(&parse_certificate(der).map_err(validation)?).map_err(validation)?;
+        check_signing_certificate(&parse_certificate(der).map_err(validation)?)
+            .map_err(validation)?;
     }
     check_key(private_key, leaf_der)?;
     let expires_at = leaf.validity().not_after.timestamp();
-    Ok(X509Svid { spiffe_id, cert_chain: certs, private_key: private_key.to_vec(), hint: hint.to_owned(), expires_at })
+    Ok(X509Svid {
+        spiffe_id,
+        cert_chain: certs,
+        private_key: private_key.to_vec(),
+        hint: hint.to_owned(),
+        expires_at,
+    })
 }
 
 /// Remembers recently checked SVIDs by their exact wire bytes, so fetching
@@ -143,9 +172,14 @@ const CACHE_CAPACITY: usize = 8;
 
 impl SvidCache {
     pub fn parse(&self, chain: &[u8], private_key: &[u8], hint: &str) -> Result<X509Svid> {
-        let hit = |(raw_chain, svid): &(Vec<u8>, X509Svid)| raw_chain == chain && svid.private_key == private_key;
+        let hit = |(raw_chain, svid): &(Vec<u8>, X509Svid)| {
+            raw_chain == chain && svid.private_key == private_key
+        };
         if let Some((_, svid)) = self.lock().iter().find(|entry| hit(entry)) {
-            return Ok(X509Svid { hint: hint.to_owned(), ..svid.clone() });
+            return Ok(X509Svid {
+                hint: hint.to_owned(),
+                ..svid.clone()
+            });
         }
         let svid = parse_svid(chain, private_key, hint)?;
         let mut recent = self.lock();
@@ -157,6 +191,8 @@ impl SvidCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Vec<u8>, X509Svid)>> {
-        self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.recent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -34,11 +34,14 @@ pub struct AuthorityFix<S> {
 
 impl<S> AuthorityFix<S> {
     pub fn new(inner: S) -> Self {
-        Self { inner, raw: Vec::new(), ready: Vec::new(), ready_pos: 0, preface_done: false, eof: false }
-    }
-
-    pub fn get_ref(&self) -> &S {
-        &self.inner
+        Self {
+            inner,
+            raw: Vec::new(),
+            ready: Vec::new(),
+            ready_pos: 0,
+            preface_done: false,
+            eof: false,
+        }
     }
 
     /// Moves one complete unit (preface or frame) from `raw` to `ready`.
@@ -140,14 +143,21 @@ fn rewrite_block(block: &mut [u8]) -> Option<()> {
         };
         let (huffman, s, e) = string(block, &mut pos)?;
         if is_authority && !huffman {
-            block[s..e].iter_mut().filter(|b| **b == b'%').for_each(|b| *b = b'_');
+            block[s..e]
+                .iter_mut()
+                .filter(|b| **b == b'%')
+                .for_each(|b| *b = b'_');
         }
     }
     Some(())
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let me = &mut *self;
         loop {
             if me.ready_pos < me.ready.len() {
@@ -190,7 +200,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, data)
     }
 
@@ -202,7 +216,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -230,7 +248,7 @@ mod tests {
         block.extend([0x40, 3]);
         block.extend(b"x-a");
         block.push(0x25);
-        block.extend(std::iter::repeat(b'%').take(0x25));
+        block.extend(std::iter::repeat_n(b'%', 0x25));
         rewrite_block(&mut block).unwrap();
         assert_eq!(&block[2..13], b"tmp_2Fa.sck");
         assert!(block[19..].iter().all(|&b| b == b'%'));

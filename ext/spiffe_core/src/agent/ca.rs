@@ -11,7 +11,8 @@ use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
 };
 use openssl::x509::{X509Builder, X509Name, X509NameBuilder, X509};
 use serde::Deserialize;
@@ -31,7 +32,11 @@ pub enum KeyType {
 
 impl KeyType {
     pub fn generate(self) -> Result<PKey<Private>> {
-        let ec = |nid| EcGroup::from_curve_name(nid).and_then(|g| EcKey::generate(&g)).and_then(PKey::from_ec_key);
+        let ec = |nid| {
+            EcGroup::from_curve_name(nid)
+                .and_then(|g| EcKey::generate(&g))
+                .and_then(PKey::from_ec_key)
+        };
         match self {
             KeyType::EcP256 => ec(Nid::X9_62_PRIME256V1),
             KeyType::EcP384 => ec(Nid::SECP384R1),
@@ -57,14 +62,20 @@ fn digest_for(key: &PKey<Private>) -> MessageDigest {
 
 fn name(organization: &str) -> Result<X509Name> {
     let mut builder = X509NameBuilder::new().map_err(ssl)?;
-    builder.append_entry_by_nid(Nid::COUNTRYNAME, "US").map_err(ssl)?;
-    builder.append_entry_by_nid(Nid::ORGANIZATIONNAME, organization).map_err(ssl)?;
+    builder
+        .append_entry_by_nid(Nid::COUNTRYNAME, "US")
+        .map_err(ssl)?;
+    builder
+        .append_entry_by_nid(Nid::ORGANIZATIONNAME, organization)
+        .map_err(ssl)?;
     Ok(builder.build())
 }
 
 fn random_serial() -> Result<Asn1Integer> {
     let mut serial = BigNum::new().map_err(ssl)?;
-    serial.rand(127, MsbOption::MAYBE_ZERO, false).map_err(ssl)?;
+    serial
+        .rand(127, MsbOption::MAYBE_ZERO, false)
+        .map_err(ssl)?;
     serial.to_asn1_integer().map_err(ssl)
 }
 
@@ -91,7 +102,12 @@ pub struct LeafProfile {
 
 impl Default for LeafProfile {
     fn default() -> Self {
-        Self { ca: false, digital_signature: true, key_cert_sign: false, with_uri: true }
+        Self {
+            ca: false,
+            digital_signature: true,
+            key_cert_sign: false,
+            with_uri: true,
+        }
     }
 }
 
@@ -112,24 +128,55 @@ impl Authority {
         Ok(Self { cert, key })
     }
 
-    fn build_ca(td: &TrustDomain, key: &PKey<Private>, subject: &X509Name, issuer: Option<&Authority>, ttl: Duration) -> Result<X509> {
+    fn build_ca(
+        td: &TrustDomain,
+        key: &PKey<Private>,
+        subject: &X509Name,
+        issuer: Option<&Authority>,
+        ttl: Duration,
+    ) -> Result<X509> {
         let mut b = X509Builder::new().map_err(ssl)?;
         b.set_version(2).map_err(ssl)?;
         b.set_serial_number(&*random_serial()?).map_err(ssl)?;
         b.set_subject_name(subject).map_err(ssl)?;
-        b.set_issuer_name(issuer.map_or(subject, |i| i.cert.subject_name())).map_err(ssl)?;
+        b.set_issuer_name(issuer.map_or(subject, |i| i.cert.subject_name()))
+            .map_err(ssl)?;
         b.set_not_before(&*time_from_now(-10)?).map_err(ssl)?;
-        b.set_not_after(&*time_from_now(ttl.as_secs() as i64)?).map_err(ssl)?;
+        b.set_not_after(&*time_from_now(ttl.as_secs() as i64)?)
+            .map_err(ssl)?;
         b.set_pubkey(key).map_err(ssl)?;
-        b.append_extension(BasicConstraints::new().critical().ca().build().map_err(ssl)?).map_err(ssl)?;
-        b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build().map_err(ssl)?).map_err(ssl)?;
-        let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None)).map_err(ssl)?;
+        b.append_extension(
+            BasicConstraints::new()
+                .critical()
+                .ca()
+                .build()
+                .map_err(ssl)?,
+        )
+        .map_err(ssl)?;
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()
+                .map_err(ssl)?,
+        )
+        .map_err(ssl)?;
+        let ski = SubjectKeyIdentifier::new()
+            .build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None))
+            .map_err(ssl)?;
         b.append_extension(ski).map_err(ssl)?;
         if issuer.is_some() {
-            let aki = AuthorityKeyIdentifier::new().keyid(true).build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None)).map_err(ssl)?;
+            let aki = AuthorityKeyIdentifier::new()
+                .keyid(true)
+                .build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None))
+                .map_err(ssl)?;
             b.append_extension(aki).map_err(ssl)?;
         }
-        let san = SubjectAlternativeName::new().uri(&td.id_string()).build(&b.x509v3_context(None, None)).map_err(ssl)?;
+        let san = SubjectAlternativeName::new()
+            .uri(&td.id_string())
+            .build(&b.x509v3_context(None, None))
+            .map_err(ssl)?;
         b.append_extension(san).map_err(ssl)?;
         let signer = issuer.map_or(key, |i| &i.key);
         b.sign(signer, digest_for(signer)).map_err(ssl)?;
@@ -137,7 +184,13 @@ impl Authority {
     }
 
     /// Mints a leaf X.509-SVID for `id` over `leaf_key` (SPIRE's profile by default).
-    pub fn mint_leaf(&self, id: &SpiffeId, leaf_key: &PKey<Private>, ttl: Duration, profile: LeafProfile) -> Result<X509> {
+    pub fn mint_leaf(
+        &self,
+        id: &SpiffeId,
+        leaf_key: &PKey<Private>,
+        ttl: Duration,
+        profile: LeafProfile,
+    ) -> Result<X509> {
         let mut b = X509Builder::new().map_err(ssl)?;
         b.set_version(2).map_err(ssl)?;
         b.set_serial_number(&*random_serial()?).map_err(ssl)?;
@@ -146,7 +199,11 @@ impl Authority {
         b.set_not_before(&*time_from_now(-10)?).map_err(ssl)?;
         let not_after = time_from_now(ttl.as_secs() as i64)?;
         // SPIRE caps a leaf's lifetime at its issuer's.
-        let capped = if self.cert.not_after() < not_after { self.cert.not_after() } else { &not_after };
+        let capped = if self.cert.not_after() < not_after {
+            self.cert.not_after()
+        } else {
+            &not_after
+        };
         b.set_not_after(capped).map_err(ssl)?;
         b.set_pubkey(leaf_key).map_err(ssl)?;
         let mut bc = BasicConstraints::new();
@@ -164,13 +221,28 @@ impl Authority {
             ku.key_cert_sign();
         }
         b.append_extension(ku.build().map_err(ssl)?).map_err(ssl)?;
-        b.append_extension(ExtendedKeyUsage::new().server_auth().client_auth().build().map_err(ssl)?).map_err(ssl)?;
-        let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(Some(&self.cert), None)).map_err(ssl)?;
+        b.append_extension(
+            ExtendedKeyUsage::new()
+                .server_auth()
+                .client_auth()
+                .build()
+                .map_err(ssl)?,
+        )
+        .map_err(ssl)?;
+        let ski = SubjectKeyIdentifier::new()
+            .build(&b.x509v3_context(Some(&self.cert), None))
+            .map_err(ssl)?;
         b.append_extension(ski).map_err(ssl)?;
-        let aki = AuthorityKeyIdentifier::new().keyid(true).build(&b.x509v3_context(Some(&self.cert), None)).map_err(ssl)?;
+        let aki = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&b.x509v3_context(Some(&self.cert), None))
+            .map_err(ssl)?;
         b.append_extension(aki).map_err(ssl)?;
         if profile.with_uri {
-            let san = SubjectAlternativeName::new().uri(&id.to_string()).build(&b.x509v3_context(None, None)).map_err(ssl)?;
+            let san = SubjectAlternativeName::new()
+                .uri(&id.to_string())
+                .build(&b.x509v3_context(None, None))
+                .map_err(ssl)?;
             b.append_extension(san).map_err(ssl)?;
         }
         b.sign(&self.key, digest_for(&self.key)).map_err(ssl)?;

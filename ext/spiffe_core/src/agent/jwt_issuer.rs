@@ -23,7 +23,10 @@ pub fn random_kid() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = [0u8; 32];
     rand_bytes(&mut bytes).expect("the OS random source failed");
-    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 impl SigningKey {
@@ -32,7 +35,11 @@ impl SigningKey {
             Some(alg) => alg,
             None => Algorithm::for_key(&key)?,
         };
-        Ok(Self { kid: random_kid(), key, alg })
+        Ok(Self {
+            kid: random_kid(),
+            key,
+            alg,
+        })
     }
 
     pub fn jwk(&self) -> Result<Value> {
@@ -42,7 +49,11 @@ impl SigningKey {
     /// Signs `claims` into a compact JWS with `alg`, `kid` and `typ: JWT`.
     pub fn sign(&self, claims: &Value) -> Result<String> {
         let header = json!({ "alg": self.alg.name(), "kid": self.kid, "typ": "JWT" });
-        let input = format!("{}.{}", jwt::encode_b64(header.to_string().as_bytes()), jwt::encode_b64(claims.to_string().as_bytes()));
+        let input = format!(
+            "{}.{}",
+            jwt::encode_b64(header.to_string().as_bytes()),
+            jwt::encode_b64(claims.to_string().as_bytes())
+        );
         let signature = jws::sign(self.alg, &self.key, input.as_bytes())?;
         Ok(format!("{input}.{}", jwt::encode_b64(&signature)))
     }
@@ -62,11 +73,21 @@ pub struct TokenCache {
 
 impl TokenCache {
     pub fn clear(&self) {
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
-    pub fn token(&self, signer: &SigningKey, id: &SpiffeId, audience: &[String], ttl: Duration) -> Result<String> {
-        let mut key_audience: Vec<String> = audience.iter().filter(|a| !a.is_empty()).cloned().collect();
+    pub fn token(
+        &self,
+        signer: &SigningKey,
+        id: &SpiffeId,
+        audience: &[String],
+        ttl: Duration,
+    ) -> Result<String> {
+        let mut key_audience: Vec<String> =
+            audience.iter().filter(|a| !a.is_empty()).cloned().collect();
         if key_audience.is_empty() {
             return Err(Error::jwt("audience must not be empty"));
         }
@@ -81,9 +102,17 @@ impl TokenCache {
             }
         }
         let expires_at = now + ttl.as_secs().max(1) as i64;
-        let claims = json!({ "sub": id.to_string(), "aud": claims_audience, "exp": expires_at, "iat": now });
+        let claims =
+            json!({ "sub": id.to_string(), "aud": claims_audience, "exp": expires_at, "iat": now });
         let token = signer.sign(&claims)?;
-        tokens.insert(key, Cached { token: token.clone(), issued_at: now, expires_at });
+        tokens.insert(
+            key,
+            Cached {
+                token: token.clone(),
+                issued_at: now,
+                expires_at,
+            },
+        );
         Ok(token)
     }
 }
@@ -95,20 +124,30 @@ pub fn validate(
     audience: &str,
     keys_for: impl Fn(&str) -> Option<Vec<(String, PKey<Public>)>>,
 ) -> std::result::Result<(SpiffeId, Map<String, Value>), String> {
-    let decoded = jwt::decode(token).map_err(|e| format!("unable to parse JWT token: go-jose/go-jose: {e}"))?;
-    let kid = decoded.kid().ok_or("token header missing key id")?.to_owned();
+    let decoded = jwt::decode(token)
+        .map_err(|e| format!("unable to parse JWT token: go-jose/go-jose: {e}"))?;
+    let kid = decoded
+        .kid()
+        .ok_or("token header missing key id")?
+        .to_owned();
     let subject = decoded.subject().ok_or("token missing subject claim")?;
     if decoded.time_claim("exp").is_none() {
         return Err("token missing exp claim".into());
     }
-    let id = SpiffeId::parse(subject).map_err(|e| format!("token has in invalid subject claim: {e}"))?;
+    let id =
+        SpiffeId::parse(subject).map_err(|e| format!("token has in invalid subject claim: {e}"))?;
     let td = id.trust_domain().name();
     let keys = keys_for(td).ok_or_else(|| format!("no keys found for trust domain {td:?}"))?;
     let (_, key) = keys
         .iter()
         .find(|(k, _)| *k == kid)
         .ok_or_else(|| format!("public key {kid:?} not found in trust domain {td:?}"))?;
-    match jws::verify(decoded.alg, key, decoded.signing_input.as_bytes(), &decoded.signature) {
+    match jws::verify(
+        decoded.alg,
+        key,
+        decoded.signing_input.as_bytes(),
+        &decoded.signature,
+    ) {
         Ok(true) => {}
         _ => return Err("go-jose/go-jose: error in cryptographic primitive".into()),
     }
@@ -138,10 +177,26 @@ mod tests {
         let signer = signer();
         let cache = TokenCache::default();
         let id = SpiffeId::parse("spiffe://example.org/w").unwrap();
-        let a = cache.token(&signer, &id, &["x".into(), "y".into()], Duration::from_secs(300)).unwrap();
-        let b = cache.token(&signer, &id, &["y".into(), "x".into()], Duration::from_secs(300)).unwrap();
+        let a = cache
+            .token(
+                &signer,
+                &id,
+                &["x".into(), "y".into()],
+                Duration::from_secs(300),
+            )
+            .unwrap();
+        let b = cache
+            .token(
+                &signer,
+                &id,
+                &["y".into(), "x".into()],
+                Duration::from_secs(300),
+            )
+            .unwrap();
         assert_eq!(a, b);
-        let c = cache.token(&signer, &id, &["z".into()], Duration::from_secs(300)).unwrap();
+        let c = cache
+            .token(&signer, &id, &["z".into()], Duration::from_secs(300))
+            .unwrap();
         assert_ne!(a, c);
         assert_eq!(signer.kid.len(), 32);
     }
@@ -150,25 +205,60 @@ mod tests {
     fn validates_with_spire_messages() {
         let signer = signer();
         let id = SpiffeId::parse("spiffe://example.org/w").unwrap();
-        let token = TokenCache::default().token(&signer, &id, &["aud1".into()], Duration::from_secs(300)).unwrap();
+        let token = TokenCache::default()
+            .token(&signer, &id, &["aud1".into()], Duration::from_secs(300))
+            .unwrap();
         let key = public(&signer);
-        let keys = |td: &str| (td == "example.org").then(|| vec![(signer.kid.clone(), key.clone())]);
+        let keys =
+            |td: &str| (td == "example.org").then(|| vec![(signer.kid.clone(), key.clone())]);
         let (got, claims) = validate(&token, "aud1", keys).unwrap();
         assert_eq!(got, id);
         assert_eq!(claims["aud"], json!(["aud1"]));
-        assert_eq!(validate(&token, "other", keys).unwrap_err(), "expected audience in [\"other\"] (audience=[\"aud1\"])");
-        assert_eq!(validate("a.b", "x", keys).unwrap_err(), "unable to parse JWT token: go-jose/go-jose: compact JWS format must have three parts");
-        let foreign = signer.sign(&json!({"sub": "spiffe://domain2.test/w", "exp": now_unix() + 60, "aud": ["x"]})).unwrap();
-        assert_eq!(validate(&foreign, "x", keys).unwrap_err(), "no keys found for trust domain \"domain2.test\"");
+        assert_eq!(
+            validate(&token, "other", keys).unwrap_err(),
+            "expected audience in [\"other\"] (audience=[\"aud1\"])"
+        );
+        assert_eq!(
+            validate("a.b", "x", keys).unwrap_err(),
+            "unable to parse JWT token: go-jose/go-jose: compact JWS format must have three parts"
+        );
+        let foreign = signer
+            .sign(&json!({"sub": "spiffe://domain2.test/w", "exp": now_unix() + 60, "aud": ["x"]}))
+            .unwrap();
+        assert_eq!(
+            validate(&foreign, "x", keys).unwrap_err(),
+            "no keys found for trust domain \"domain2.test\""
+        );
         let other = SigningKey::new(KeyType::EcP256.generate().unwrap(), None).unwrap();
-        let unknown = other.sign(&json!({"sub": "spiffe://example.org/w", "exp": now_unix() + 60, "aud": ["x"]})).unwrap();
-        assert_eq!(validate(&unknown, "x", keys).unwrap_err(), format!("public key {:?} not found in trust domain \"example.org\"", other.kid));
+        let unknown = other
+            .sign(&json!({"sub": "spiffe://example.org/w", "exp": now_unix() + 60, "aud": ["x"]}))
+            .unwrap();
+        assert_eq!(
+            validate(&unknown, "x", keys).unwrap_err(),
+            format!(
+                "public key {:?} not found in trust domain \"example.org\"",
+                other.kid
+            )
+        );
         let mut tampered = token.clone();
         tampered.replace_range(tampered.len() - 5.., "AAAAA");
-        assert_eq!(validate(&tampered, "aud1", keys).unwrap_err(), "go-jose/go-jose: error in cryptographic primitive");
-        let expired = signer.sign(&json!({"sub": "spiffe://example.org/w", "exp": now_unix() - 61, "aud": ["x"]})).unwrap();
-        assert_eq!(validate(&expired, "x", keys).unwrap_err(), "token has expired");
-        let bad_sub = signer.sign(&json!({"sub": "nope", "exp": now_unix() + 60})).unwrap();
-        assert_eq!(validate(&bad_sub, "x", keys).unwrap_err(), "token has in invalid subject claim: scheme is missing or invalid");
+        assert_eq!(
+            validate(&tampered, "aud1", keys).unwrap_err(),
+            "go-jose/go-jose: error in cryptographic primitive"
+        );
+        let expired = signer
+            .sign(&json!({"sub": "spiffe://example.org/w", "exp": now_unix() - 61, "aud": ["x"]}))
+            .unwrap();
+        assert_eq!(
+            validate(&expired, "x", keys).unwrap_err(),
+            "token has expired"
+        );
+        let bad_sub = signer
+            .sign(&json!({"sub": "nope", "exp": now_unix() + 60}))
+            .unwrap();
+        assert_eq!(
+            validate(&bad_sub, "x", keys).unwrap_err(),
+            "token has in invalid subject claim: scheme is missing or invalid"
+        );
     }
 }

@@ -144,7 +144,8 @@ impl Inner {
     }
 
     fn mint(&self, entry: &EntryConfig, entry_id: String) -> Result<Identity> {
-        let spiffe_id = SpiffeId::parse(&entry.spiffe_id).map_err(|e| e.context(&format!("entry {:?}", entry.spiffe_id)))?;
+        let spiffe_id = SpiffeId::parse(&entry.spiffe_id)
+            .map_err(|e| e.context(&format!("entry {:?}", entry.spiffe_id)))?;
         if spiffe_id.trust_domain() != &self.trust_domain {
             return Err(Error::config(format!(
                 "entry {} is not in the agent's trust domain {}",
@@ -153,13 +154,23 @@ impl Inner {
         }
         let key = self.config.svid_key_type.generate()?;
         let ttl = Duration::from_secs_f64(self.config.x509_svid_ttl.max(1.0));
-        let leaf = self.issuer.mint_leaf(&spiffe_id, &key, ttl, LeafProfile::default())?;
-        let der = |r: std::result::Result<Vec<u8>, openssl::error::ErrorStack>| r.map_err(|e| Error::internal(e.to_string()));
+        let leaf = self
+            .issuer
+            .mint_leaf(&spiffe_id, &key, ttl, LeafProfile::default())?;
+        let der = |r: std::result::Result<Vec<u8>, openssl::error::ErrorStack>| {
+            r.map_err(|e| Error::internal(e.to_string()))
+        };
         let mut chain = der(leaf.to_der())?;
         if self.config.intermediate {
             chain.extend(der(self.issuer.cert.to_der())?);
         }
-        Ok(Identity { entry_id, spiffe_id, hint: entry.hint.clone(), chain, key: der(key.private_key_to_pkcs8())? })
+        Ok(Identity {
+            entry_id,
+            spiffe_id,
+            hint: entry.hint.clone(),
+            chain,
+            key: der(key.private_key_to_pkcs8())?,
+        })
     }
 
     pub fn bundle_der(&self) -> Vec<u8> {
@@ -177,19 +188,32 @@ pub struct Agent {
 impl Agent {
     /// Parses the JSON configuration format.
     pub fn config_from_json(json: &str) -> Result<AgentConfig> {
-        serde_json::from_str(json).map_err(|e| Error::config(format!("invalid agent configuration: {e}")))
+        serde_json::from_str(json)
+            .map_err(|e| Error::config(format!("invalid agent configuration: {e}")))
     }
 
     /// Builds the CA, mints the entries' SVIDs and starts serving on the
     /// Unix socket (a stale socket file is replaced; the socket is 0777 as
     /// SPIRE makes it). Must run inside a tokio runtime.
     pub async fn start(config: AgentConfig) -> Result<Self> {
-        let trust_domain = TrustDomain::parse(&config.trust_domain).map_err(|e| e.context("trust_domain"))?;
-        let root = Authority::root(&trust_domain, config.ca_key_type, Duration::from_secs(24 * 3600))?;
+        let trust_domain =
+            TrustDomain::parse(&config.trust_domain).map_err(|e| e.context("trust_domain"))?;
+        let root = Authority::root(
+            &trust_domain,
+            config.ca_key_type,
+            Duration::from_secs(24 * 3600),
+        )?;
         let issuer = if config.intermediate {
-            root.intermediate(&trust_domain, config.ca_key_type, Duration::from_secs(24 * 3600))?
+            root.intermediate(
+                &trust_domain,
+                config.ca_key_type,
+                Duration::from_secs(24 * 3600),
+            )?
         } else {
-            Authority { cert: root.cert.clone(), key: root.key.clone() }
+            Authority {
+                cert: root.cert.clone(),
+                key: root.key.clone(),
+            }
         };
         let jwt_key = SigningKey::new(config.ca_key_type.generate()?, None)?;
         let inner = Arc::new(Inner {
@@ -199,7 +223,11 @@ impl Agent {
             issuer,
             jwt_key,
             tokens: TokenCache::default(),
-            state: Mutex::new(State { identities: Vec::new(), fault: Fault::default(), next_entry: 0 }),
+            state: Mutex::new(State {
+                identities: Vec::new(),
+                fault: Fault::default(),
+                next_entry: 0,
+            }),
             changes: watch::channel(0).0,
             stopping: watch::channel(false).0,
             peers: Mutex::new(Vec::new()),
@@ -209,11 +237,20 @@ impl Agent {
         }
         let listener = bind(&config.socket_path)?;
         let (shutdown, shutdown_rx) = oneshot::channel();
-        let service = SpiffeWorkloadApiServer::new(service::WorkloadService { inner: inner.clone() });
+        let service = SpiffeWorkloadApiServer::new(service::WorkloadService {
+            inner: inner.clone(),
+        });
         let tracker = inner.clone();
         let connections = UnixListenerStream::new(listener).map(move |conn| {
-            if let Ok(pid) = conn.as_ref().map(|c| c.peer_cred().ok().and_then(|cred| cred.pid())) {
-                tracker.peers.lock().unwrap_or_else(|p| p.into_inner()).push(pid.unwrap_or(0));
+            if let Ok(pid) = conn
+                .as_ref()
+                .map(|c| c.peer_cred().ok().and_then(|cred| cred.pid()))
+            {
+                tracker
+                    .peers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(pid.unwrap_or(0));
             }
             conn.map(authority_fix::AuthorityFix::new)
         });
@@ -225,15 +262,24 @@ impl Agent {
                 })
                 .await;
         });
-        Ok(Self { inner, shutdown: Some(shutdown), task: Some(task) })
+        Ok(Self {
+            inner,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
     }
 
     fn insert_entry(inner: &Inner, entry: &EntryConfig) -> Result<String> {
         let mut state = inner.state();
-        let entry_id = entry.entry_id.clone().unwrap_or_else(|| format!("entry-{:08}", state.next_entry));
+        let entry_id = entry
+            .entry_id
+            .clone()
+            .unwrap_or_else(|| format!("entry-{:08}", state.next_entry));
         state.next_entry += 1;
         if state.identities.iter().any(|i| i.entry_id == entry_id) {
-            return Err(Error::config(format!("an entry with ID {entry_id:?} already exists")));
+            return Err(Error::config(format!(
+                "an entry with ID {entry_id:?} already exists"
+            )));
         }
         let identity = inner.mint(entry, entry_id.clone())?;
         state.identities.push(identity);
@@ -261,7 +307,11 @@ impl Agent {
 
     /// PIDs of the processes that have connected, in order (SO_PEERCRED).
     pub fn peer_pids(&self) -> Vec<i32> {
-        self.inner.peers.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Adds an entry; open streams get a new snapshot. Returns its entry ID.
@@ -276,7 +326,9 @@ impl Agent {
         let removed = {
             let mut state = self.inner.state();
             let before = state.identities.len();
-            state.identities.retain(|i| i.spiffe_id.to_string() != spiffe_id);
+            state
+                .identities
+                .retain(|i| i.spiffe_id.to_string() != spiffe_id);
             before - state.identities.len()
         };
         if removed > 0 {
@@ -300,7 +352,10 @@ impl Agent {
         }
         if let Some(task) = self.task.take() {
             let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }
@@ -318,15 +373,23 @@ impl Drop for Agent {
 }
 
 fn bind(path: &Path) -> Result<tokio::net::UnixListener> {
-    let io_error = |what: &str, e: std::io::Error| Error::new(ErrorKind::Configuration, format!("cannot {what} {}: {e}", path.display()));
+    let io_error = |what: &str, e: std::io::Error| {
+        Error::new(
+            ErrorKind::Configuration,
+            format!("cannot {what} {}: {e}", path.display()),
+        )
+    };
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_error("remove stale socket", e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io_error("remove stale socket", e))
+        }
         _ => {}
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| io_error("create the directory of", e))?;
     }
     let listener = tokio::net::UnixListener::bind(path).map_err(|e| io_error("listen on", e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).map_err(|e| io_error("chmod", e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777))
+        .map_err(|e| io_error("chmod", e))?;
     Ok(listener)
 }

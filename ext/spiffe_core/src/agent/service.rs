@@ -32,12 +32,18 @@ fn check_header<T>(request: &Request<T>) -> Result<(), Status> {
     let mut values = request.metadata().get_all(SECURITY_HEADER).iter();
     match (values.next(), values.next()) {
         (Some(value), None) if value == "true" => Ok(()),
-        _ => Err(Status::invalid_argument("security header missing from request")),
+        _ => Err(Status::invalid_argument(
+            "security header missing from request",
+        )),
     }
 }
 
 fn parse_code(name: &str) -> Code {
-    let normalized: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+    let normalized: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
     (0..=16)
         .map(Code::from_i32)
         .find(|code| format!("{code:?}").to_ascii_lowercase() == normalized)
@@ -89,7 +95,8 @@ impl WorkloadService {
             }
             Some("key_mismatch") => {
                 let other = super::ca::KeyType::EcP256.generate().and_then(|k| {
-                    k.private_key_to_pkcs8().map_err(|e| crate::Error::internal(e.to_string()))
+                    k.private_key_to_pkcs8()
+                        .map_err(|e| crate::Error::internal(e.to_string()))
                 });
                 svids[0].x509_svid_key = other.unwrap_or_default();
             }
@@ -97,23 +104,40 @@ impl WorkloadService {
             Some("empty_svids") => svids.clear(),
             _ => {}
         }
-        Some(X509svidResponse { svids, crl: Vec::new(), federated_bundles: HashMap::new() })
+        Some(X509svidResponse {
+            svids,
+            crl: Vec::new(),
+            federated_bundles: HashMap::new(),
+        })
     }
 
     fn x509_bundles(&self, corrupt: Option<&str>) -> Option<X509BundlesResponse> {
         if self.inner.state().identities.is_empty() {
             return None;
         }
-        let der = if corrupt == Some("bundle_der") { vec![0x30, 0x03, 1, 2] } else { self.inner.bundle_der() };
-        Some(X509BundlesResponse { crl: Vec::new(), bundles: HashMap::from([(self.inner.trust_domain.id_string(), der)]) })
+        let der = if corrupt == Some("bundle_der") {
+            vec![0x30, 0x03, 1, 2]
+        } else {
+            self.inner.bundle_der()
+        };
+        Some(X509BundlesResponse {
+            crl: Vec::new(),
+            bundles: HashMap::from([(self.inner.trust_domain.id_string(), der)]),
+        })
     }
 
     fn jwt_bundles(&self, corrupt: Option<&str>) -> Option<JwtBundlesResponse> {
         if self.inner.state().identities.is_empty() {
             return None;
         }
-        let jwks = if corrupt == Some("jwks") { r#"{"keys":[{"kty":"EC"}]}"#.to_owned() } else { jwks_json(&self.inner) };
-        Some(JwtBundlesResponse { bundles: HashMap::from([(self.inner.trust_domain.id_string(), jwks.into_bytes())]) })
+        let jwks = if corrupt == Some("jwks") {
+            r#"{"keys":[{"kty":"EC"}]}"#.to_owned()
+        } else {
+            jwks_json(&self.inner)
+        };
+        Some(JwtBundlesResponse {
+            bundles: HashMap::from([(self.inner.trust_domain.id_string(), jwks.into_bytes())]),
+        })
     }
 
     /// Sends a snapshot now and one per change, until the client goes away
@@ -163,7 +187,10 @@ impl WorkloadService {
             return None;
         }
         let jwk = self.inner.jwt_key.jwk().ok()?;
-        Some(vec![(self.inner.jwt_key.kid.clone(), jwk_to_key(&jwk).ok()?)])
+        Some(vec![(
+            self.inner.jwt_key.kid.clone(),
+            jwk_to_key(&jwk).ok()?,
+        )])
     }
 }
 
@@ -180,7 +207,10 @@ pub(super) fn jwks_json(inner: &Inner) -> String {
     let keys: Vec<Value> = inner.jwt_key.jwk().into_iter().collect();
     let doc = json!({ "keys": keys });
     let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut out,
+        serde_json::ser::PrettyFormatter::with_indent(b"    "),
+    );
     serde::Serialize::serialize(&doc, &mut ser).expect("a JSON value always serializes");
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
@@ -193,12 +223,16 @@ fn to_struct(claims: serde_json::Map<String, Value>) -> prost_types::Struct {
             Value::Bool(b) => Kind::BoolValue(b),
             Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
             Value::String(s) => Kind::StringValue(s),
-            Value::Array(items) => Kind::ListValue(prost_types::ListValue { values: items.into_iter().map(convert).collect() }),
+            Value::Array(items) => Kind::ListValue(prost_types::ListValue {
+                values: items.into_iter().map(convert).collect(),
+            }),
             Value::Object(map) => Kind::StructValue(to_struct(map)),
         };
         prost_types::Value { kind: Some(kind) }
     }
-    prost_types::Struct { fields: claims.into_iter().map(|(k, v)| (k, convert(v))).collect() }
+    prost_types::Struct {
+        fields: claims.into_iter().map(|(k, v)| (k, convert(v))).collect(),
+    }
 }
 
 #[tonic::async_trait]
@@ -209,38 +243,66 @@ impl SpiffeWorkloadApi for WorkloadService {
     type FetchWITSVIDStream = Snapshots<WitsvidResponse>;
     type FetchWITBundlesStream = Snapshots<WitBundlesResponse>;
 
-    async fn fetch_x509svid(&self, request: Request<X509svidRequest>) -> Result<Response<Self::FetchX509SVIDStream>, Status> {
+    async fn fetch_x509svid(
+        &self,
+        request: Request<X509svidRequest>,
+    ) -> Result<Response<Self::FetchX509SVIDStream>, Status> {
         check_header(&request)?;
         let corrupt = self.misbehave("FetchX509SVID").await?;
-        let first = self.x509_response(corrupt.as_deref()).ok_or_else(no_identity)?;
-        let me = WorkloadService { inner: self.inner.clone() };
-        Ok(Response::new(self.snapshots(first, false, move || me.x509_response(None))))
+        let first = self
+            .x509_response(corrupt.as_deref())
+            .ok_or_else(no_identity)?;
+        let me = WorkloadService {
+            inner: self.inner.clone(),
+        };
+        Ok(Response::new(
+            self.snapshots(first, false, move || me.x509_response(None)),
+        ))
     }
 
-    async fn fetch_x509_bundles(&self, request: Request<X509BundlesRequest>) -> Result<Response<Self::FetchX509BundlesStream>, Status> {
+    async fn fetch_x509_bundles(
+        &self,
+        request: Request<X509BundlesRequest>,
+    ) -> Result<Response<Self::FetchX509BundlesStream>, Status> {
         check_header(&request)?;
         let corrupt = self.misbehave("FetchX509Bundles").await?;
-        let first = self.x509_bundles(corrupt.as_deref()).ok_or_else(no_identity)?;
-        let me = WorkloadService { inner: self.inner.clone() };
-        Ok(Response::new(self.snapshots(first, true, move || me.x509_bundles(None))))
+        let first = self
+            .x509_bundles(corrupt.as_deref())
+            .ok_or_else(no_identity)?;
+        let me = WorkloadService {
+            inner: self.inner.clone(),
+        };
+        Ok(Response::new(
+            self.snapshots(first, true, move || me.x509_bundles(None)),
+        ))
     }
 
-    async fn fetch_jwtsvid(&self, request: Request<JwtsvidRequest>) -> Result<Response<JwtsvidResponse>, Status> {
+    async fn fetch_jwtsvid(
+        &self,
+        request: Request<JwtsvidRequest>,
+    ) -> Result<Response<JwtsvidResponse>, Status> {
         check_header(&request)?;
         let request = request.into_inner();
         if request.audience.is_empty() {
             return Err(Status::invalid_argument("audience must be specified"));
         }
         if !request.spiffe_id.is_empty() {
-            SpiffeId::parse(&request.spiffe_id)
-                .map_err(|e| Status::invalid_argument(format!("invalid requested SPIFFE ID: {e}")))?;
+            SpiffeId::parse(&request.spiffe_id).map_err(|e| {
+                Status::invalid_argument(format!("invalid requested SPIFFE ID: {e}"))
+            })?;
         }
         let corrupt = self.misbehave("FetchJWTSVID").await?;
         let ttl = Duration::from_secs_f64(self.inner.config.jwt_svid_ttl.max(1.0));
-        let mut wanted: Vec<(SpiffeId, String)> =
-            self.inner.state().identities.iter().map(|i| (i.spiffe_id.clone(), i.hint.clone())).collect();
+        let mut wanted: Vec<(SpiffeId, String)> = self
+            .inner
+            .state()
+            .identities
+            .iter()
+            .map(|i| (i.spiffe_id.clone(), i.hint.clone()))
+            .collect();
         dedupe_hints(&mut wanted, |(_, hint)| hint);
-        wanted.retain(|(id, _)| request.spiffe_id.is_empty() || id.to_string() == request.spiffe_id);
+        wanted
+            .retain(|(id, _)| request.spiffe_id.is_empty() || id.to_string() == request.spiffe_id);
         let mut svids = Vec::with_capacity(wanted.len());
         for (id, hint) in wanted {
             let token = self
@@ -248,8 +310,16 @@ impl SpiffeWorkloadApi for WorkloadService {
                 .tokens
                 .token(&self.inner.jwt_key, &id, &request.audience, ttl)
                 .map_err(|e| Status::unavailable(format!("could not fetch JWT-SVID: {e}")))?;
-            let svid = if corrupt.as_deref() == Some("jwt") { "not.a-jwt".to_owned() } else { token };
-            svids.push(Jwtsvid { spiffe_id: id.to_string(), svid, hint });
+            let svid = if corrupt.as_deref() == Some("jwt") {
+                "not.a-jwt".to_owned()
+            } else {
+                token
+            };
+            svids.push(Jwtsvid {
+                spiffe_id: id.to_string(),
+                svid,
+                hint,
+            });
         }
         if svids.is_empty() {
             return Err(no_identity());
@@ -257,15 +327,27 @@ impl SpiffeWorkloadApi for WorkloadService {
         Ok(Response::new(JwtsvidResponse { svids }))
     }
 
-    async fn fetch_jwt_bundles(&self, request: Request<JwtBundlesRequest>) -> Result<Response<Self::FetchJWTBundlesStream>, Status> {
+    async fn fetch_jwt_bundles(
+        &self,
+        request: Request<JwtBundlesRequest>,
+    ) -> Result<Response<Self::FetchJWTBundlesStream>, Status> {
         check_header(&request)?;
         let corrupt = self.misbehave("FetchJWTBundles").await?;
-        let first = self.jwt_bundles(corrupt.as_deref()).ok_or_else(no_identity)?;
-        let me = WorkloadService { inner: self.inner.clone() };
-        Ok(Response::new(self.snapshots(first, true, move || me.jwt_bundles(None))))
+        let first = self
+            .jwt_bundles(corrupt.as_deref())
+            .ok_or_else(no_identity)?;
+        let me = WorkloadService {
+            inner: self.inner.clone(),
+        };
+        Ok(Response::new(
+            self.snapshots(first, true, move || me.jwt_bundles(None)),
+        ))
     }
 
-    async fn validate_jwtsvid(&self, request: Request<ValidateJwtsvidRequest>) -> Result<Response<ValidateJwtsvidResponse>, Status> {
+    async fn validate_jwtsvid(
+        &self,
+        request: Request<ValidateJwtsvidRequest>,
+    ) -> Result<Response<ValidateJwtsvidResponse>, Status> {
         check_header(&request)?;
         let request = request.into_inner();
         if request.audience.is_empty() {
@@ -275,18 +357,32 @@ impl SpiffeWorkloadApi for WorkloadService {
             return Err(Status::invalid_argument("svid must be specified"));
         }
         self.misbehave("ValidateJWTSVID").await?;
-        let (id, claims) = super::jwt_issuer::validate(&request.svid, &request.audience, |td| self.keys_for(td))
-            .map_err(Status::invalid_argument)?;
-        Ok(Response::new(ValidateJwtsvidResponse { spiffe_id: id.to_string(), claims: Some(to_struct(claims)) }))
+        let (id, claims) =
+            super::jwt_issuer::validate(&request.svid, &request.audience, |td| self.keys_for(td))
+                .map_err(Status::invalid_argument)?;
+        Ok(Response::new(ValidateJwtsvidResponse {
+            spiffe_id: id.to_string(),
+            claims: Some(to_struct(claims)),
+        }))
     }
 
-    async fn fetch_witsvid(&self, request: Request<WitsvidRequest>) -> Result<Response<Self::FetchWITSVIDStream>, Status> {
+    async fn fetch_witsvid(
+        &self,
+        request: Request<WitsvidRequest>,
+    ) -> Result<Response<Self::FetchWITSVIDStream>, Status> {
         check_header(&request)?;
-        Err(Status::unimplemented("fetching WIT-SVIDs is not implemented"))
+        Err(Status::unimplemented(
+            "fetching WIT-SVIDs is not implemented",
+        ))
     }
 
-    async fn fetch_wit_bundles(&self, request: Request<WitBundlesRequest>) -> Result<Response<Self::FetchWITBundlesStream>, Status> {
+    async fn fetch_wit_bundles(
+        &self,
+        request: Request<WitBundlesRequest>,
+    ) -> Result<Response<Self::FetchWITBundlesStream>, Status> {
         check_header(&request)?;
-        Err(Status::unimplemented("fetching WIT bundles is not implemented"))
+        Err(Status::unimplemented(
+            "fetching WIT bundles is not implemented",
+        ))
     }
 }

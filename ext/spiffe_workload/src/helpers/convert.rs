@@ -30,7 +30,9 @@ pub fn json(ruby: &Ruby, value: &Json) -> Value {
             None => n.as_f64().unwrap_or(f64::NAN).into_value_with(ruby),
         },
         Json::String(s) => ruby.str_new(s).as_value(),
-        Json::Array(items) => ruby.ary_from_iter(items.iter().map(|v| json(ruby, v))).as_value(),
+        Json::Array(items) => ruby
+            .ary_from_iter(items.iter().map(|v| json(ruby, v)))
+            .as_value(),
         Json::Object(map) => object(ruby, map).as_value(),
     }
 }

@@ -3,7 +3,7 @@
 
 use magnus::value::ReprValue;
 use magnus::{Error, Exception, ExceptionClass, Module, RModule, Ruby, Symbol};
-use spiffe_core::{ErrorKind, Error as CoreError};
+use spiffe_core::{Error as CoreError, ErrorKind};
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -71,7 +71,12 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// `Spiffe::Error` for a caught panic.
 pub fn panic_error(ruby: &Ruby, message: &str) -> Error {
-    to_ruby(ruby, CoreError::internal(format!("internal error in spiffe-workload (please report it): {message}")))
+    to_ruby(
+        ruby,
+        CoreError::internal(format!(
+            "internal error in spiffe-workload (please report it): {message}"
+        )),
+    )
 }
 
 /// Runs a native method body, turning a Rust panic into `Spiffe::Error`
@@ -93,4 +98,3 @@ impl<T> IntoRuby<T> for Result<T, CoreError> {
         self.map_err(|e| to_ruby(ruby, e))
     }
 }
-

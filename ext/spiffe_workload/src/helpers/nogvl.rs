@@ -86,7 +86,10 @@ where
     T: Send + 'static,
 {
     let handle = runtime::handle().map_err(|e| super::errors::to_ruby(ruby, e))?;
-    let waiter = Arc::new(Waiter { state: Mutex::new((None, false)), wake: Condvar::new() });
+    let waiter = Arc::new(Waiter {
+        state: Mutex::new((None, false)),
+        wake: Condvar::new(),
+    });
     let finish = FinishOnDrop(waiter.clone());
     let task = handle.spawn(async move {
         let output = future.await;

@@ -59,7 +59,10 @@ pub fn handle() -> Result<Handle, Error> {
         .name("spiffe-runtime".into())
         .spawn(move || runtime.block_on(std::future::pending::<()>()))
         .map_err(|e| Error::internal(format!("cannot start the runtime thread: {e}")))?;
-    *slot = Some(Slot { generation, handle: handle.clone() });
+    *slot = Some(Slot {
+        generation,
+        handle: handle.clone(),
+    });
     Ok(handle)
 }
 
@@ -72,7 +75,10 @@ pub struct ForkLocal<T> {
 
 impl<T> ForkLocal<T> {
     pub fn new(value: T) -> Self {
-        Self { generation: generation(), value: ManuallyDrop::new(value) }
+        Self {
+            generation: generation(),
+            value: ManuallyDrop::new(value),
+        }
     }
 
     /// The value, if this process created it.

@@ -26,15 +26,26 @@ impl NativeAgent {
             let config = Agent::config_from_json(&config_json).or_raise(ruby)?;
             let socket_path = config.socket_path.display().to_string();
             let agent = block_on(ruby, Agent::start(config))?.or_raise(ruby)?;
-            Ok(Self { agent: Mutex::new(Some(ForkLocal::new(agent))), socket_path })
+            Ok(Self {
+                agent: Mutex::new(Some(ForkLocal::new(agent))),
+                socket_path,
+            })
         })
     }
 
-    fn with_agent<T>(&self, ruby: &Ruby, f: impl FnOnce(&Agent) -> Result<T, CoreError>) -> Result<T, Error> {
+    fn with_agent<T>(
+        &self,
+        ruby: &Ruby,
+        f: impl FnOnce(&Agent) -> Result<T, CoreError>,
+    ) -> Result<T, Error> {
         let agent = self.agent.lock().unwrap_or_else(|p| p.into_inner());
         match agent.as_ref().map(ForkLocal::get) {
             Some(Some(agent)) => f(agent).or_raise(ruby),
-            Some(None) => Err(CoreError::new(ErrorKind::Closed, "this agent belongs to the parent process; start a new one after fork")).or_raise(ruby),
+            Some(None) => Err(CoreError::new(
+                ErrorKind::Closed,
+                "this agent belongs to the parent process; start a new one after fork",
+            ))
+            .or_raise(ruby),
             None => Err(CoreError::new(ErrorKind::Closed, "the agent was stopped")).or_raise(ruby),
         }
     }
@@ -48,7 +59,11 @@ impl NativeAgent {
     }
 
     fn bundle_der(ruby: &Ruby, rb_self: &Self) -> Result<RString, Error> {
-        guard(ruby, || rb_self.with_agent(ruby, |a| Ok(a.bundle_der())).map(|der| binary(ruby, &der)))
+        guard(ruby, || {
+            rb_self
+                .with_agent(ruby, |a| Ok(a.bundle_der()))
+                .map(|der| binary(ruby, &der))
+        })
     }
 
     fn jwks(ruby: &Ruby, rb_self: &Self) -> Result<String, Error> {
@@ -56,21 +71,36 @@ impl NativeAgent {
     }
 
     fn add_entry(ruby: &Ruby, rb_self: &Self, entry_json: String) -> Result<String, Error> {
-        guard(ruby, || rb_self.with_agent(ruby, |a| a.add_entry(&parse_json::<EntryConfig>("entry", &entry_json)?)))
+        guard(ruby, || {
+            rb_self.with_agent(ruby, |a| {
+                a.add_entry(&parse_json::<EntryConfig>("entry", &entry_json)?)
+            })
+        })
     }
 
     fn remove_entry(ruby: &Ruby, rb_self: &Self, spiffe_id: String) -> Result<usize, Error> {
-        guard(ruby, || rb_self.with_agent(ruby, |a| Ok(a.remove_entry(&spiffe_id))))
+        guard(ruby, || {
+            rb_self.with_agent(ruby, |a| Ok(a.remove_entry(&spiffe_id)))
+        })
     }
 
     fn set_fault(ruby: &Ruby, rb_self: &Self, fault_json: String) -> Result<(), Error> {
-        guard(ruby, || rb_self.with_agent(ruby, |a| Ok(a.set_fault(parse_json::<Fault>("fault", &fault_json)?))))
+        guard(ruby, || {
+            rb_self.with_agent(ruby, |a| {
+                a.set_fault(parse_json::<Fault>("fault", &fault_json)?);
+                Ok(())
+            })
+        })
     }
 
     /// Stops serving and removes the socket. Idempotent.
     fn stop(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
         guard(ruby, || {
-            let taken = rb_self.agent.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let taken = rb_self
+                .agent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
             if let Some(mut agent) = taken.and_then(ForkLocal::into_inner) {
                 block_on(ruby, async move { agent.stop().await })?;
             }
@@ -79,7 +109,14 @@ impl NativeAgent {
     }
 
     fn running(&self) -> bool {
-        matches!(self.agent.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(ForkLocal::get), Some(Some(_)))
+        matches!(
+            self.agent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map(ForkLocal::get),
+            Some(Some(_))
+        )
     }
 }
 

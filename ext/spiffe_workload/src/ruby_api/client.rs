@@ -23,13 +23,26 @@ pub struct NativeClient {
 }
 
 impl NativeClient {
-    fn new(ruby: &Ruby, socket_path: Option<String>, env_value: Option<String>, timeout: f64) -> Result<Self, Error> {
+    fn new(
+        ruby: &Ruby,
+        socket_path: Option<String>,
+        env_value: Option<String>,
+        timeout: f64,
+    ) -> Result<Self, Error> {
         guard(ruby, || {
-            let endpoint = Endpoint::resolve(socket_path.as_deref(), env_value.as_deref()).or_raise(ruby)?;
+            let endpoint =
+                Endpoint::resolve(socket_path.as_deref(), env_value.as_deref()).or_raise(ruby)?;
             if !(timeout.is_finite() && timeout > 0.0) {
-                return Err(CoreError::config(format!("timeout must be a positive number of seconds (got {timeout})"))).or_raise(ruby);
+                return Err(CoreError::config(format!(
+                    "timeout must be a positive number of seconds (got {timeout})"
+                )))
+                .or_raise(ruby);
             }
-            Ok(Self { endpoint, timeout: Duration::from_secs_f64(timeout), connection: Mutex::new(Some(None)) })
+            Ok(Self {
+                endpoint,
+                timeout: Duration::from_secs_f64(timeout),
+                connection: Mutex::new(Some(None)),
+            })
         })
     }
 
@@ -77,9 +90,16 @@ impl NativeClient {
         })
     }
 
-    fn jwt_svids(ruby: &Ruby, rb_self: &Self, audience: Vec<String>, spiffe_id: Option<String>) -> Result<RArray, Error> {
+    fn jwt_svids(
+        ruby: &Ruby,
+        rb_self: &Self,
+        audience: Vec<String>,
+        spiffe_id: Option<String>,
+    ) -> Result<RArray, Error> {
         guard(ruby, || {
-            let svids = rb_self.call(ruby, |c| async move { c.fetch_jwt_svids(audience, spiffe_id).await })?;
+            let svids = rb_self.call(ruby, |c| async move {
+                c.fetch_jwt_svids(audience, spiffe_id).await
+            })?;
             Ok(ruby.ary_from_iter(svids.iter().map(|s| convert::jwt_svid(ruby, s))))
         })
     }
@@ -91,9 +111,16 @@ impl NativeClient {
         })
     }
 
-    fn validate_jwt_svid(ruby: &Ruby, rb_self: &Self, token: String, audience: String) -> Result<RArray, Error> {
+    fn validate_jwt_svid(
+        ruby: &Ruby,
+        rb_self: &Self,
+        token: String,
+        audience: String,
+    ) -> Result<RArray, Error> {
         guard(ruby, || {
-            let svid = rb_self.call(ruby, |c| async move { c.validate_jwt_svid(token, audience).await })?;
+            let svid = rb_self.call(ruby, |c| async move {
+                c.validate_jwt_svid(token, audience).await
+            })?;
             Ok(convert::jwt_svid(ruby, &svid))
         })
     }
@@ -108,7 +135,11 @@ impl NativeClient {
 
     /// Drops the connection; later calls raise `Spiffe::ClosedError`.
     fn close(&self) -> bool {
-        let previous = self.connection.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let previous = self
+            .connection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(Some(client)) = previous {
             drop(client.into_inner());
         }
@@ -116,7 +147,10 @@ impl NativeClient {
     }
 
     fn closed(&self) -> bool {
-        self.connection.lock().unwrap_or_else(|p| p.into_inner()).is_none()
+        self.connection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
     }
 }
 
@@ -127,7 +161,10 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("x509_bundles", method!(NativeClient::x509_bundles, 0))?;
     class.define_method("jwt_svids", method!(NativeClient::jwt_svids, 2))?;
     class.define_method("jwt_bundles", method!(NativeClient::jwt_bundles, 0))?;
-    class.define_method("validate_jwt_svid", method!(NativeClient::validate_jwt_svid, 2))?;
+    class.define_method(
+        "validate_jwt_svid",
+        method!(NativeClient::validate_jwt_svid, 2),
+    )?;
     class.define_method("endpoint", method!(NativeClient::endpoint, 0))?;
     class.define_method("timeout", method!(NativeClient::timeout, 0))?;
     class.define_method("close", method!(NativeClient::close, 0))?;

@@ -13,7 +13,9 @@ fn parse_id(ruby: &Ruby, id: String) -> Result<(String, String), Error> {
 }
 
 fn parse_trust_domain(ruby: &Ruby, name: String) -> Result<String, Error> {
-    guard(ruby, || Ok(TrustDomain::parse(&name).or_raise(ruby)?.name().to_owned()))
+    guard(ruby, || {
+        Ok(TrustDomain::parse(&name).or_raise(ruby)?.name().to_owned())
+    })
 }
 
 /// Panics on purpose so the test suite can prove no panic reaches Ruby as

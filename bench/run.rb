@@ -1,0 +1,126 @@
+# frozen_string_literal: true
+
+# rake bench: latency and throughput of the Workload API client against the
+# embedded agent, and how much a busy Ruby thread slows down meanwhile.
+# A benchmark, not a test: it prints a table and writes bench/results/*.json.
+require "spiffe"
+require "spiffe/testing"
+require "json"
+require "etc"
+require "fileutils"
+require "tmpdir"
+
+ITERATIONS = Integer(ENV.fetch("BENCH_ITERATIONS", 5000))
+
+def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+def percentiles(samples)
+  sorted = samples.sort
+  pick = ->(q) { sorted[[(q * sorted.size).ceil - 1, 0].max] * 1e6 }
+  { p50_us: pick.(0.50).round(1), p99_us: pick.(0.99).round(1), max_us: (sorted.last * 1e6).round(1) }
+end
+
+def latency(iterations)
+  iterations.times.map do
+    start = now
+    yield
+    now - start
+  end
+end
+
+def cpu_per_call(iterations)
+  start = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID)
+  iterations.times { yield }
+  (Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID) - start) / iterations * 1e6
+end
+
+# Calls per second with `threads` Ruby threads sharing one client for `seconds`.
+def throughput(client, threads, seconds)
+  stop = now + seconds
+  counts = Array.new(threads) { Thread.new { n = 0; (client.x509_svid; n += 1) while now < stop; n } }.map(&:value)
+  (counts.sum / seconds).round
+end
+
+# Iterations a pure-Ruby loop manages per second, alone and while `fetchers` threads fetch.
+def busy_loop_rate(seconds)
+  stop = now + seconds
+  n = 0
+  n += 1 while now < stop
+  n / seconds
+end
+
+def busy_thread_slowdown(client, fetchers, seconds)
+  alone = busy_loop_rate(seconds)
+  running = true
+  fetched = Array.new(fetchers, 0)
+  workers = Array.new(fetchers) { |i| Thread.new { (client.x509_svid; fetched[i] += 1) while running } }
+  sleep 0.05
+  fetched.fill(0)
+  shared = busy_loop_rate(seconds)
+  done = fetched.sum
+  running = false
+  workers.each(&:join)
+  { alone_per_s: alone.round, with_fetchers_per_s: shared.round, kept_pct: (100.0 * shared / alone).round(1),
+    fetches_meanwhile_per_s: (done / seconds).round }
+end
+
+# The agent runs in a child process so client CPU time is the client's alone.
+def with_agent_process
+  dir = Dir.mktmpdir("spiffe-bench")
+  socket = File.join(dir, "agent.sock")
+  reader, writer = IO.pipe
+  pid = fork do
+    reader.close
+    agent = Spiffe::Testing::Agent.new(entries: ["spiffe://example.org/bench"], socket_path: socket)
+    writer.puts(agent.jwks.size)
+    writer.close
+    sleep
+  end
+  writer.close
+  reader.gets
+  yield socket
+ensure
+  Process.kill("TERM", pid) if pid
+  Process.wait(pid) if pid
+  FileUtils.rm_rf(dir) if dir
+end
+
+results = { ruby: RUBY_DESCRIPTION, cpus: Etc.nprocessors, iterations: ITERATIONS, at: Time.now.utc.iso8601 }
+with_agent_process do |socket|
+  client = Spiffe.workload_api_client(socket_path: socket)
+  200.times { client.x509_svid; client.jwt_svid(audience: "bench") }
+
+  results[:x509_svid] = percentiles(latency(ITERATIONS) { client.x509_svid })
+  results[:x509_svid][:client_cpu_us] = cpu_per_call(ITERATIONS) { client.x509_svid }.round(1)
+  results[:x509_svid_with_key] = percentiles(latency(ITERATIONS) { client.x509_svid.private_key })
+  results[:jwt_svid] = percentiles(latency(ITERATIONS) { client.jwt_svid(audience: "bench") })
+  results[:jwt_svid][:client_cpu_us] = cpu_per_call(ITERATIONS) { client.jwt_svid(audience: "bench") }.round(1)
+  results[:cold_client_x509_svid] = percentiles(latency(200) do
+    c = Spiffe.workload_api_client(socket_path: socket)
+    c.x509_svid
+    c.shutdown
+  end)
+  results[:throughput_per_s] = [1, 4, 16].to_h { |t| ["#{t}_threads", throughput(client, t, 1.0)] }
+  results[:busy_thread] = busy_thread_slowdown(client, 4, 1.0)
+end
+
+rows = [
+  ["x509_svid (reused client)", results[:x509_svid]],
+  ["x509_svid + private_key", results[:x509_svid_with_key]],
+  ["jwt_svid (reused client)", results[:jwt_svid]],
+  ["x509_svid (new client each)", results[:cold_client_x509_svid]]
+]
+puts format("%-30s %10s %10s %10s %12s", "call", "p50 µs", "p99 µs", "max µs", "client CPU µs")
+rows.each do |name, r|
+  puts format("%-30s %10.1f %10.1f %10.1f %12s", name, r[:p50_us], r[:p99_us], r[:max_us], r[:client_cpu_us] || "-")
+end
+puts
+puts "throughput, x509_svid calls/s: " + results[:throughput_per_s].map { |k, v| "#{k.sub('_', ' ')}: #{v}" }.join(", ")
+b = results[:busy_thread]
+puts "busy Ruby thread alongside 4 fetching threads: #{b[:kept_pct]}% of its solo speed " \
+     "(#{b[:with_fetchers_per_s]} vs #{b[:alone_per_s]} loop iterations/s); " \
+     "the fetchers still completed #{b[:fetches_meanwhile_per_s]} calls/s"
+
+path = File.join(__dir__, "results", "bench-#{Time.now.utc.strftime('%Y%m%dT%H%M%SZ')}.json")
+File.write(path, JSON.pretty_generate(results))
+puts "\nwrote #{path}"
