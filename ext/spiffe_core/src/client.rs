@@ -14,6 +14,8 @@ use crate::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
 use crate::proto::{self, SECURITY_HEADER};
 use crate::x509::{SvidCache, X509Svid};
 use hyper_util::rt::TokioIo;
+#[cfg(test)]
+use std::collections::HashMap;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::io;
@@ -295,4 +297,89 @@ impl Client {
 fn current_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::ca::{Authority, KeyType, LeafProfile};
+    use crate::id::SpiffeId;
+    use std::collections::HashMap;
+
+    fn root(td: &str) -> Authority {
+        Authority::root(
+            &TrustDomain::parse(td).unwrap(),
+            KeyType::EcP256,
+            Duration::from_secs(3600),
+        )
+        .unwrap()
+    }
+
+    fn wire(ca: &Authority, id: &str, hint: &str) -> proto::X509svid {
+        let key = KeyType::EcP256.generate().unwrap();
+        let leaf = ca
+            .mint_leaf(
+                &SpiffeId::parse(id).unwrap(),
+                &key,
+                Duration::from_secs(600),
+                LeafProfile::default(),
+            )
+            .unwrap();
+        proto::X509svid {
+            spiffe_id: id.into(),
+            x509_svid: leaf.to_der().unwrap(),
+            x509_svid_key: key.private_key_to_pkcs8().unwrap(),
+            bundle: ca.cert.to_der().unwrap(),
+            hint: hint.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn keeps_federated_bundles_under_either_key_form() {
+        let client = Client::new(
+            Endpoint::Unix("/nonexistent".into()),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let (own, other, third) = (root("example.org"), root("other.org"), root("third.org"));
+        let response = proto::X509svidResponse {
+            svids: vec![
+                wire(&own, "spiffe://example.org/a", "x"),
+                wire(&own, "spiffe://example.org/b", "x"),
+            ],
+            crl: vec![],
+            federated_bundles: HashMap::from([
+                (
+                    "spiffe://other.org".to_string(),
+                    other.cert.to_der().unwrap(),
+                ),
+                ("third.org".to_string(), third.cert.to_der().unwrap()),
+            ]),
+        };
+        let ctx = client.parse_x509_context(&response).unwrap();
+        assert_eq!(ctx.svids.len(), 1, "the second SVID repeats hint \"x\"");
+        let names: Vec<&str> = ctx.bundles.keys().map(|td| td.name()).collect();
+        assert_eq!(names, ["example.org", "other.org", "third.org"]);
+        assert_eq!(
+            ctx.bundles[&TrustDomain::parse("other.org").unwrap()].authorities,
+            vec![other.cert.to_der().unwrap()]
+        );
+
+        let bad_key = proto::X509svidResponse {
+            federated_bundles: HashMap::from([("Not A Domain".to_string(), vec![])]),
+            ..response.clone()
+        };
+        assert_eq!(
+            client.parse_x509_context(&bad_key).unwrap_err().kind,
+            ErrorKind::Bundle
+        );
+        let empty = proto::X509svidResponse {
+            svids: vec![],
+            ..response
+        };
+        assert_eq!(
+            client.parse_x509_context(&empty).unwrap_err().message,
+            "x509svid: no SVIDs in response"
+        );
+    }
 }

@@ -196,3 +196,164 @@ impl SvidCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::ca::{Authority, KeyType, LeafProfile};
+    use crate::id::TrustDomain;
+    use std::time::Duration;
+
+    struct Minted {
+        chain: Vec<u8>,
+        key: Vec<u8>,
+    }
+
+    fn ca() -> Authority {
+        Authority::root(
+            &TrustDomain::parse("example.org").unwrap(),
+            KeyType::EcP256,
+            Duration::from_secs(3600),
+        )
+        .unwrap()
+    }
+
+    fn mint(ca: &Authority, id: &str, profile: LeafProfile) -> Minted {
+        let key = KeyType::EcP256.generate().unwrap();
+        let leaf = ca
+            .mint_leaf(
+                &SpiffeId::parse(id).unwrap(),
+                &key,
+                Duration::from_secs(600),
+                profile,
+            )
+            .unwrap();
+        Minted {
+            chain: leaf.to_der().unwrap(),
+            key: key.private_key_to_pkcs8().unwrap(),
+        }
+    }
+
+    fn error(minted: &Minted) -> String {
+        parse_svid(&minted.chain, &minted.key, "")
+            .unwrap_err()
+            .message
+    }
+
+    #[test]
+    fn accepts_spire_profile_and_takes_id_from_the_leaf() {
+        let ca = ca();
+        let minted = mint(&ca, "spiffe://example.org/w", LeafProfile::default());
+        let chain = [minted.chain.clone(), ca.cert.to_der().unwrap()].concat();
+        let svid = parse_svid(&chain, &minted.key, "h").unwrap();
+        assert_eq!(svid.spiffe_id.to_string(), "spiffe://example.org/w");
+        assert_eq!(svid.cert_chain.len(), 2);
+        assert_eq!(svid.hint, "h");
+        assert!(svid.expires_at > crate::jwt::now_unix() + 500);
+    }
+
+    #[test]
+    fn rejects_leaf_profile_violations_with_go_spiffe_messages() {
+        let ca = ca();
+        let prefix = "x509svid: certificate validation failed: ";
+        let cases = [
+            (
+                LeafProfile {
+                    with_uri: false,
+                    ..LeafProfile::default()
+                },
+                "spiffe://example.org/w",
+                "cannot get leaf certificate SPIFFE ID: certificate contains no URI SAN",
+            ),
+            (
+                LeafProfile::default(),
+                "spiffe://example.org",
+                "leaf certificate SPIFFE ID must have a non-root path",
+            ),
+            (
+                LeafProfile {
+                    ca: true,
+                    ..LeafProfile::default()
+                },
+                "spiffe://example.org/w",
+                "leaf certificate must not have CA flag set to true",
+            ),
+            (
+                LeafProfile {
+                    digital_signature: false,
+                    ..LeafProfile::default()
+                },
+                "spiffe://example.org/w",
+                "leaf certificate must have 'digitalSignature' set as key usage",
+            ),
+            (
+                LeafProfile {
+                    key_cert_sign: true,
+                    ..LeafProfile::default()
+                },
+                "spiffe://example.org/w",
+                "leaf certificate must not have 'keyCertSign' set as key usage",
+            ),
+        ];
+        for (profile, id, message) in cases {
+            assert_eq!(error(&mint(&ca, id, profile)), format!("{prefix}{message}"));
+        }
+    }
+
+    #[test]
+    fn rejects_a_non_ca_signing_certificate() {
+        let ca = ca();
+        let a = mint(&ca, "spiffe://example.org/a", LeafProfile::default());
+        let b = mint(&ca, "spiffe://example.org/b", LeafProfile::default());
+        let chain = [a.chain, b.chain].concat();
+        assert_eq!(
+            parse_svid(&chain, &a.key, "").unwrap_err().message,
+            "x509svid: certificate validation failed: signing certificate must have CA flag set to true"
+        );
+    }
+
+    #[test]
+    fn requires_a_matching_pkcs8_key() {
+        let ca = ca();
+        let a = mint(&ca, "spiffe://example.org/a", LeafProfile::default());
+        let b = mint(&ca, "spiffe://example.org/b", LeafProfile::default());
+        assert_eq!(
+            parse_svid(&a.chain, &b.key, "").unwrap_err().message,
+            "x509svid: private key validation failed: leaf certificate does not match private key"
+        );
+        let sec1 = openssl::pkey::PKey::private_key_from_pkcs8(&a.key)
+            .unwrap()
+            .ec_key()
+            .unwrap()
+            .private_key_to_der()
+            .unwrap();
+        assert!(parse_svid(&a.chain, &sec1, "")
+            .unwrap_err()
+            .message
+            .starts_with("x509svid: cannot parse DER encoded private key"));
+        assert!(parse_svid(&a.chain[..10], &a.key, "")
+            .unwrap_err()
+            .message
+            .starts_with("x509svid: cannot parse DER encoded certificate"));
+        assert_eq!(
+            parse_svid(&[], &a.key, "").unwrap_err().message,
+            "x509svid: certificate validation failed: no certificates found"
+        );
+    }
+
+    #[test]
+    fn cache_returns_the_same_svid_with_the_new_hint() {
+        let ca = ca();
+        let a = mint(&ca, "spiffe://example.org/a", LeafProfile::default());
+        let cache = SvidCache::default();
+        let first = cache.parse(&a.chain, &a.key, "one").unwrap();
+        let second = cache.parse(&a.chain, &a.key, "two").unwrap();
+        assert_eq!(first.cert_chain, second.cert_chain);
+        assert_eq!(second.hint, "two");
+        let b = mint(&ca, "spiffe://example.org/b", LeafProfile::default());
+        assert!(
+            cache.parse(&a.chain, &b.key, "").is_err(),
+            "a changed key is checked again"
+        );
+    }
+}

@@ -122,6 +122,7 @@ impl NativeAgent {
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Agent", ruby.class_object())?;
+    class.undef_default_alloc_func();
     class.define_singleton_method("start", function!(NativeAgent::start, 1))?;
     class.define_method("socket_path", method!(NativeAgent::socket_path, 0))?;
     class.define_method("bundle_der", method!(NativeAgent::bundle_der, 0))?;

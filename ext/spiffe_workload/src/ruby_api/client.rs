@@ -156,6 +156,7 @@ impl NativeClient {
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Client", ruby.class_object())?;
+    class.undef_default_alloc_func();
     class.define_singleton_method("new", function!(NativeClient::new, 3))?;
     class.define_method("x509_context", method!(NativeClient::x509_context, 0))?;
     class.define_method("x509_bundles", method!(NativeClient::x509_bundles, 0))?;
