@@ -9,7 +9,7 @@ module AgentHelpers
   end
 
   def self.included(base)
-    base.after { @started_agents&.each(&:stop) }
+    base.after { @started_agents&.each(&:close) }
   end
 
   # Seconds taken by the block.

@@ -14,8 +14,6 @@ use crate::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
 use crate::proto::{self, SECURITY_HEADER};
 use crate::x509::{SvidCache, X509Svid};
 use hyper_util::rt::TokioIo;
-#[cfg(test)]
-use std::collections::HashMap;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::io;
@@ -89,11 +87,21 @@ impl Client {
     }
 
     /// Runs one call under the client's deadline, mapping gRPC failures.
-    async fn call<T, F>(&self, rpc: &str, future: F) -> Result<T>
+    /// Every Workload API call is an idempotent read, so a call that met a
+    /// dead connection (the agent restarted) is tried once more on a fresh
+    /// one, within the same deadline.
+    async fn call<T, F, Fut>(&self, rpc: &str, attempt: F) -> Result<T>
     where
-        F: Future<Output = std::result::Result<T, Status>>,
+        F: Fn(SpiffeWorkloadApiClient<Channel>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, Status>>,
     {
-        match tokio::time::timeout(self.timeout, future).await {
+        let attempts = async {
+            match attempt(self.api.clone()).await {
+                Err(status) if is_transport_failure(&status) => attempt(self.api.clone()).await,
+                other => other,
+            }
+        };
+        match tokio::time::timeout(self.timeout, attempts).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(status)) => Err(self.status_error(rpc, status).await),
             Err(_) => Err(self.timeout_error(rpc)),
@@ -113,6 +121,9 @@ impl Client {
 
     /// Turns a gRPC status into an error that tells the user what to check.
     async fn status_error(&self, rpc: &str, status: Status) -> Error {
+        if is_transport_failure(&status) {
+            return self.unavailable_error(rpc, status.message()).await;
+        }
         let code = status.code();
         let message = status.message();
         let endpoint = &self.endpoint;
@@ -129,8 +140,6 @@ impl Client {
             Code::PermissionDenied => (ErrorKind::PermissionDenied, format!("{rpc}: permission denied by the agent at {endpoint}: {message}")),
             Code::InvalidArgument => (ErrorKind::InvalidArgument, format!("{rpc}: the agent rejected the request: {message}")),
             Code::DeadlineExceeded => return self.timeout_error(rpc),
-            Code::Cancelled => (ErrorKind::Canceled, format!("{rpc}: call cancelled: {message}")),
-            Code::Unavailable => return self.unavailable_error(rpc, message).await,
             _ => (ErrorKind::Status, format!("{rpc}: the agent at {endpoint} answered {code:?}: {message}")),
         };
         Error::new(kind, text).with_code(code)
@@ -168,16 +177,13 @@ impl Client {
 
     /// The first message of the FetchX509SVID stream, parsed and checked.
     pub async fn fetch_x509_context(&self) -> Result<X509Context> {
-        let mut api = self.api.clone();
         let response = self
-            .call("FetchX509SVID", async move {
+            .call("FetchX509SVID", |mut api| async move {
                 let mut stream = api
                     .fetch_x509svid(with_header(proto::X509svidRequest {}))
                     .await?
                     .into_inner();
-                stream.message().await?.ok_or_else(|| {
-                    Status::unavailable("the agent closed the stream before sending an update")
-                })
+                first_message(stream.message().await?)
             })
             .await?;
         self.parse_x509_context(&response)
@@ -211,16 +217,13 @@ impl Client {
 
     /// The first message of the FetchX509Bundles stream.
     pub async fn fetch_x509_bundles(&self) -> Result<BTreeMap<TrustDomain, X509Bundle>> {
-        let mut api = self.api.clone();
         let response = self
-            .call("FetchX509Bundles", async move {
+            .call("FetchX509Bundles", |mut api| async move {
                 let mut stream = api
                     .fetch_x509_bundles(with_header(proto::X509BundlesRequest {}))
                     .await?
                     .into_inner();
-                stream.message().await?.ok_or_else(|| {
-                    Status::unavailable("the agent closed the stream before sending an update")
-                })
+                first_message(stream.message().await?)
             })
             .await?;
         parse_x509_bundle_map(&response.bundles)
@@ -233,14 +236,14 @@ impl Client {
         audience: Vec<String>,
         spiffe_id: Option<String>,
     ) -> Result<Vec<JwtSvid>> {
-        let mut api = self.api.clone();
         let request = proto::JwtsvidRequest {
             audience: audience.clone(),
             spiffe_id: spiffe_id.unwrap_or_default(),
         };
         let response = self
-            .call("FetchJWTSVID", async move {
-                Ok(api.fetch_jwtsvid(with_header(request)).await?.into_inner())
+            .call("FetchJWTSVID", |mut api| {
+                let request = request.clone();
+                async move { Ok(api.fetch_jwtsvid(with_header(request)).await?.into_inner()) }
             })
             .await?;
         if response.svids.is_empty() {
@@ -260,16 +263,13 @@ impl Client {
 
     /// The first message of the FetchJWTBundles stream.
     pub async fn fetch_jwt_bundles(&self) -> Result<BTreeMap<TrustDomain, JwtBundle>> {
-        let mut api = self.api.clone();
         let response = self
-            .call("FetchJWTBundles", async move {
+            .call("FetchJWTBundles", |mut api| async move {
                 let mut stream = api
                     .fetch_jwt_bundles(with_header(proto::JwtBundlesRequest {}))
                     .await?
                     .into_inner();
-                stream.message().await?.ok_or_else(|| {
-                    Status::unavailable("the agent closed the stream before sending an update")
-                })
+                first_message(stream.message().await?)
             })
             .await?;
         parse_jwt_bundle_map(&response.bundles)
@@ -278,20 +278,36 @@ impl Client {
     /// Asks the agent to validate `token` for `audience`; on success parses
     /// the token locally, as go-spiffe does.
     pub async fn validate_jwt_svid(&self, token: String, audience: String) -> Result<JwtSvid> {
-        let mut api = self.api.clone();
         let request = proto::ValidateJwtsvidRequest {
             audience: audience.clone(),
             svid: token.clone(),
         };
-        self.call("ValidateJWTSVID", async move {
-            Ok(api
-                .validate_jwtsvid(with_header(request))
-                .await?
-                .into_inner())
+        self.call("ValidateJWTSVID", |mut api| {
+            let request = request.clone();
+            async move {
+                Ok(api
+                    .validate_jwtsvid(with_header(request))
+                    .await?
+                    .into_inner())
+            }
         })
         .await?;
         parse_insecure(&token, &[audience], "", now_unix())
     }
+}
+
+/// Whether a status stands for a dead or unreachable connection rather than
+/// an answer from the agent: tonic attaches the transport error as the source
+/// of statuses it makes up locally, and the client never cancels its own calls.
+fn is_transport_failure(status: &Status) -> bool {
+    use std::error::Error as _;
+    matches!(status.code(), Code::Unavailable | Code::Cancelled) || status.source().is_some()
+}
+
+/// A stream's first message; a stream that ends before one is a dead agent.
+fn first_message<T>(message: Option<T>) -> std::result::Result<T, Status> {
+    message
+        .ok_or_else(|| Status::unavailable("the agent closed the stream before sending an update"))
 }
 
 fn current_uid() -> u32 {

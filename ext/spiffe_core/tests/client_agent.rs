@@ -28,6 +28,10 @@ async fn agent(name: &str, entries: &[(&str, &str)], intermediate: bool) -> Agen
         .unwrap()
 }
 
+fn entry(id: &str) -> EntryConfig {
+    serde_json::from_str(&format!(r#"{{"spiffe_id": "{id}"}}"#)).unwrap()
+}
+
 fn client(agent: &Agent) -> Client {
     Client::new(
         Endpoint::Unix(agent.socket_path().to_path_buf()),
@@ -119,13 +123,7 @@ async fn maps_statuses_and_socket_problems() {
     assert_eq!(err.kind, ErrorKind::NoIdentityIssued);
     assert!(err.message.contains("no identity issued"));
 
-    agent
-        .add_entry(&EntryConfig {
-            spiffe_id: "spiffe://example.org/w".into(),
-            hint: String::new(),
-            entry_id: None,
-        })
-        .unwrap();
+    agent.add_entry(&entry("spiffe://example.org/w")).unwrap();
     agent.set_fault(Fault {
         status: Some("unavailable".into()),
         message: "workload attestation failed".into(),
@@ -220,13 +218,7 @@ async fn streams_end_with_permission_denied_when_identity_goes() {
         .insert("workload.spiffe.io", "true".parse().unwrap());
     let mut stream = api.fetch_x509svid(request).await.unwrap().into_inner();
     assert_eq!(stream.message().await.unwrap().unwrap().svids.len(), 1);
-    agent
-        .add_entry(&EntryConfig {
-            spiffe_id: "spiffe://example.org/b".into(),
-            hint: String::new(),
-            entry_id: None,
-        })
-        .unwrap();
+    agent.add_entry(&entry("spiffe://example.org/b")).unwrap();
     assert_eq!(stream.message().await.unwrap().unwrap().svids.len(), 2);
     agent.remove_entry("spiffe://example.org/a");
     agent.remove_entry("spiffe://example.org/b");

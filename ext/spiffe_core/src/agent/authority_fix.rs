@@ -8,11 +8,17 @@
 //! side: it passes whole frames through and, in a HEADERS frame, replaces
 //! `%` with `_` inside the `:authority` value only. The value keeps its
 //! length, so both HPACK dynamic tables stay consistent.
+//!
+//! It also carries the peer's credentials to the handlers (tonic request
+//! extensions) and lets the agent cut the connection (a cancellation token).
 
+use super::attestor::PeerInfo;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 const PREFACE_LEN: usize = 24;
 const FRAME_HEADER_LEN: usize = 9;
@@ -25,6 +31,8 @@ const AUTHORITY_INDEX: usize = 1;
 
 pub struct AuthorityFix<S> {
     inner: S,
+    peer: Option<PeerInfo>,
+    cut: Pin<Box<WaitForCancellationFutureOwned>>,
     raw: Vec<u8>,
     ready: Vec<u8>,
     ready_pos: usize,
@@ -33,14 +41,29 @@ pub struct AuthorityFix<S> {
 }
 
 impl<S> AuthorityFix<S> {
-    pub fn new(inner: S) -> Self {
+    pub fn new(inner: S, peer: Option<PeerInfo>, cut: CancellationToken) -> Self {
+        let cut = Box::pin(cut.cancelled_owned());
         Self {
             inner,
+            peer,
+            cut,
             raw: Vec::new(),
             ready: Vec::new(),
             ready_pos: 0,
             preface_done: false,
             eof: false,
+        }
+    }
+
+    /// Fails every I/O once the agent cut connections (and wakes the
+    /// connection's task when it does).
+    fn check_cut(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        match self.cut.as_mut().poll(cx) {
+            Poll::Ready(()) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection cut by the agent",
+            )),
+            Poll::Pending => Ok(()),
         }
     }
 
@@ -159,6 +182,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let me = &mut *self;
+        if let Err(e) = me.check_cut(cx) {
+            return Poll::Ready(Err(e));
+        }
         loop {
             if me.ready_pos < me.ready.len() {
                 let n = buf.remaining().min(me.ready.len() - me.ready_pos);
@@ -205,6 +231,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Err(e) = self.check_cut(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.inner).poll_write(cx, data)
     }
 
@@ -221,6 +250,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Err(e) = self.check_cut(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -229,10 +261,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
     }
 }
 
-impl<S> tonic::transport::server::Connected for AuthorityFix<S> {
-    type ConnectInfo = ();
+/// The peer as tonic hands it to handlers (`request.extensions()`).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<PeerInfo>);
 
-    fn connect_info(&self) -> Self::ConnectInfo {}
+impl<S> tonic::transport::server::Connected for AuthorityFix<S> {
+    type ConnectInfo = Peer;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        Peer(self.peer)
+    }
 }
 
 #[cfg(test)]
@@ -285,7 +323,7 @@ mod tests {
                 client.write_all(piece).await.unwrap();
             }
         });
-        let mut fixed = AuthorityFix::new(server);
+        let mut fixed = AuthorityFix::new(server, None, CancellationToken::new());
         let mut out = vec![0; expected.len()];
         fixed.read_exact(&mut out).await.unwrap();
         writer.await.unwrap();

@@ -1,14 +1,15 @@
 //! The agent's gRPC handlers, in SPIRE's order: security header, argument
-//! checks, (attestation, where faults are injected), then the answer.
+//! checks, attestation (where injected faults apply), then the answer for
+//! the identities the caller's selectors match.
 
-use super::{Fault, Inner};
-use crate::id::SpiffeId;
-use crate::jws::jwk_to_key;
+use super::attestor::{self, PeerInfo};
+use super::authority_fix::Peer;
+use super::{Fault, Inner, State};
+use crate::id::{SpiffeId, TrustDomain};
 use crate::proto::spiffe_workload_api_server::SpiffeWorkloadApi;
 use crate::proto::*;
-use openssl::pkey::{PKey, Public};
-use serde_json::{json, Value};
-use std::collections::HashMap;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashSet};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
 
 type Snapshots<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+type Selectors = Arc<HashSet<String>>;
 
 pub(super) struct WorkloadService {
     pub inner: Arc<Inner>,
@@ -50,54 +52,96 @@ fn parse_code(name: &str) -> Code {
         .unwrap_or(Code::Unknown)
 }
 
+/// The federated trust domains of the caller's entries.
+fn federated_of(state: &State, selectors: &HashSet<String>) -> BTreeSet<TrustDomain> {
+    state
+        .identities(selectors)
+        .iter()
+        .flat_map(|e| e.federates_with.iter().cloned())
+        .collect()
+}
+
 impl WorkloadService {
-    /// Applies the injected fault for `method`, where SPIRE attests the caller.
-    async fn misbehave(&self, method: &str) -> Result<Option<String>, Status> {
-        let fault: Fault = self.inner.state().fault.clone();
-        if !fault.applies_to(method) {
-            return Ok(None);
+    fn clone_service(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
         }
-        if fault.delay > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(fault.delay)).await;
-        }
-        if fault.hang {
-            std::future::pending::<()>().await;
-        }
-        if let Some(code) = &fault.status {
-            return Err(Status::new(parse_code(code), fault.message.clone()));
-        }
-        Ok(fault.corrupt)
     }
 
-    fn x509_response(&self, corrupt: Option<&str>) -> Option<X509svidResponse> {
+    /// Attests the caller (after applying any injected fault, which stands
+    /// in for attestation misbehaving) and returns its selectors.
+    async fn attest<T>(
+        &self,
+        request: &Request<T>,
+        method: &str,
+    ) -> Result<(Selectors, Option<String>), Status> {
+        let fault: Fault = self.inner.state().fault.clone();
+        let mut corrupt = None;
+        if fault.applies_to(method) {
+            if fault.delay > 0.0 {
+                tokio::time::sleep(Duration::from_secs_f64(fault.delay)).await;
+            }
+            if fault.hang {
+                std::future::pending::<()>().await;
+            }
+            if let Some(code) = &fault.status {
+                return Err(Status::new(parse_code(code), fault.message.clone()));
+            }
+            corrupt = fault.corrupt;
+        }
+        let failed = || Status::unavailable("workload attestation failed");
+        let peer: PeerInfo = request
+            .extensions()
+            .get::<Peer>()
+            .and_then(|p| p.0)
+            .ok_or_else(failed)?;
+        let needs = self.inner.state().needs();
+        let selectors = if needs.sha256 {
+            tokio::task::spawn_blocking(move || attestor::selectors(&peer, needs))
+                .await
+                .map_err(|_| failed())?
+        } else {
+            attestor::selectors(&peer, needs)
+        };
+        Ok((Arc::new(selectors.map_err(|_| failed())?), corrupt))
+    }
+
+    fn x509_response(
+        &self,
+        selectors: &HashSet<String>,
+        corrupt: Option<&str>,
+    ) -> Option<X509svidResponse> {
         let state = self.inner.state();
-        if state.identities.is_empty() {
+        let identities = state.identities(selectors);
+        if identities.is_empty() {
             return None;
         }
-        let bundle = self.inner.bundle_der();
-        let mut svids: Vec<X509svid> = state
-            .identities
+        let bundle = self.inner.own(&state).bundle_der();
+        let mut svids: Vec<X509svid> = identities
             .iter()
-            .map(|identity| X509svid {
-                spiffe_id: identity.spiffe_id.to_string(),
-                x509_svid: identity.chain.clone(),
-                x509_svid_key: identity.key.clone(),
+            .map(|entry| X509svid {
+                spiffe_id: entry.spiffe_id.to_string(),
+                x509_svid: entry.svid.chain.clone(),
+                x509_svid_key: entry.svid.key.clone(),
                 bundle: bundle.clone(),
-                hint: identity.hint.clone(),
+                hint: entry.hint.clone(),
             })
             .collect();
+        let federated_bundles = federated_of(&state, selectors)
+            .into_iter()
+            .filter_map(|td| Some((td.id_string(), state.domains.get(&td)?.bundle_der())))
+            .collect();
         drop(state);
-        dedupe_hints(&mut svids, |s| &s.hint);
         match corrupt {
             Some("svid_der") => {
                 let half = svids[0].x509_svid.len() / 2;
                 svids[0].x509_svid.truncate(half);
             }
             Some("key_mismatch") => {
-                let other = super::ca::KeyType::EcP256.generate().and_then(|k| {
-                    k.private_key_to_pkcs8()
-                        .map_err(|e| crate::Error::internal(e.to_string()))
-                });
+                let other = super::ca::KeyType::EcP256
+                    .generate()
+                    .ok()
+                    .and_then(|k| k.private_key_to_pkcs8().ok());
                 svids[0].x509_svid_key = other.unwrap_or_default();
             }
             Some("bundle_der") => svids[0].bundle = vec![0x30, 0x03, 1, 2],
@@ -107,43 +151,85 @@ impl WorkloadService {
         Some(X509svidResponse {
             svids,
             crl: Vec::new(),
-            federated_bundles: HashMap::new(),
+            federated_bundles,
         })
     }
 
-    fn x509_bundles(&self, corrupt: Option<&str>) -> Option<X509BundlesResponse> {
-        if self.inner.state().identities.is_empty() {
+    /// `None` when the caller may not see bundles (no identity, and
+    /// unauthenticated verifiers are not allowed).
+    fn bundle_domains(
+        &self,
+        state: &State,
+        selectors: &HashSet<String>,
+        all_federated: bool,
+    ) -> Option<Vec<TrustDomain>> {
+        let has_identity = !state.identities(selectors).is_empty();
+        if !has_identity && !self.inner.config.allow_unauthenticated_verifiers {
             return None;
         }
-        let der = if corrupt == Some("bundle_der") {
-            vec![0x30, 0x03, 1, 2]
-        } else {
-            self.inner.bundle_der()
-        };
+        let mut domains = vec![self.inner.trust_domain.clone()];
+        if all_federated {
+            domains.extend(
+                state
+                    .domains
+                    .keys()
+                    .filter(|td| **td != self.inner.trust_domain)
+                    .cloned(),
+            );
+        } else if has_identity {
+            domains.extend(federated_of(state, selectors));
+        }
+        Some(domains)
+    }
+
+    fn x509_bundles(
+        &self,
+        selectors: &HashSet<String>,
+        corrupt: Option<&str>,
+    ) -> Option<X509BundlesResponse> {
+        let state = self.inner.state();
+        let domains = self.bundle_domains(&state, selectors, false)?;
+        let bundles = domains
+            .iter()
+            .filter_map(|td| {
+                let der = if corrupt == Some("bundle_der") {
+                    vec![0x30, 0x03, 1, 2]
+                } else {
+                    state.domains.get(td)?.bundle_der()
+                };
+                Some((td.id_string(), der))
+            })
+            .collect();
         Some(X509BundlesResponse {
             crl: Vec::new(),
-            bundles: HashMap::from([(self.inner.trust_domain.id_string(), der)]),
+            bundles,
         })
     }
 
-    fn jwt_bundles(&self, corrupt: Option<&str>) -> Option<JwtBundlesResponse> {
-        if self.inner.state().identities.is_empty() {
-            return None;
-        }
-        let jwks = if corrupt == Some("jwks") {
-            r#"{"keys":[{"kty":"EC"}]}"#.to_owned()
-        } else {
-            jwks_json(&self.inner)
-        };
-        Some(JwtBundlesResponse {
-            bundles: HashMap::from([(self.inner.trust_domain.id_string(), jwks.into_bytes())]),
-        })
+    fn jwt_bundles(
+        &self,
+        selectors: &HashSet<String>,
+        corrupt: Option<&str>,
+    ) -> Option<JwtBundlesResponse> {
+        let state = self.inner.state();
+        let domains = self.bundle_domains(&state, selectors, true)?;
+        let bundles = domains
+            .iter()
+            .filter_map(|td| {
+                let jwks = if corrupt == Some("jwks") {
+                    r#"{"keys":[{"kty":"EC"}]}"#.to_owned()
+                } else {
+                    state.domains.get(td)?.jwks_json()
+                };
+                Some((td.id_string(), jwks.into_bytes()))
+            })
+            .collect();
+        Some(JwtBundlesResponse { bundles })
     }
 
-    /// Sends a snapshot now and one per change, until the client goes away
-    /// or the agent stops; a snapshot of `None` ends the stream with
-    /// `PermissionDenied`. `dedupe` skips snapshots equal to the last one
-    /// sent (bundle streams), as SPIRE does.
+    /// Sends `first` now and a snapshot per change until the client goes
+    /// away; a snapshot of `None` ends the stream with PermissionDenied.
+    /// `dedupe` skips snapshots equal to the last one sent (bundle streams).
     fn snapshots<T, F>(&self, first: T, dedupe: bool, next: F) -> Snapshots<T>
     where
         T: Clone + PartialEq + Send + 'static,
@@ -151,17 +237,15 @@ impl WorkloadService {
     {
         let (tx, rx) = mpsc::channel(1);
         let mut changes = self.inner.changes.subscribe();
-        let mut stopping = self.inner.stopping.subscribe();
+        changes.borrow_and_update();
         tokio::spawn(async move {
             let mut last = first.clone();
             if tx.send(Ok(first)).await.is_err() {
                 return;
             }
-            changes.borrow_and_update();
             loop {
                 tokio::select! {
                     changed = changes.changed() => if changed.is_err() { return },
-                    _ = stopping.wait_for(|stop| *stop) => return,
                     _ = tx.closed() => return,
                 }
                 match next() {
@@ -181,38 +265,6 @@ impl WorkloadService {
         });
         Box::pin(ReceiverStream::new(rx))
     }
-
-    fn keys_for(&self, td: &str) -> Option<Vec<(String, PKey<Public>)>> {
-        if td != self.inner.trust_domain.name() {
-            return None;
-        }
-        let jwk = self.inner.jwt_key.jwk().ok()?;
-        Some(vec![(
-            self.inner.jwt_key.kid.clone(),
-            jwk_to_key(&jwk).ok()?,
-        )])
-    }
-}
-
-fn dedupe_hints<T>(items: &mut Vec<T>, hint: impl Fn(&T) -> &String) {
-    let mut seen = std::collections::HashSet::new();
-    items.retain(|item| {
-        let h = hint(item);
-        h.is_empty() || seen.insert(h.clone())
-    });
-}
-
-/// The trust domain's JWKS, formatted as SPIRE formats it (4-space indent, no `use`).
-pub(super) fn jwks_json(inner: &Inner) -> String {
-    let keys: Vec<Value> = inner.jwt_key.jwk().into_iter().collect();
-    let doc = json!({ "keys": keys });
-    let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(
-        &mut out,
-        serde_json::ser::PrettyFormatter::with_indent(b"    "),
-    );
-    serde::Serialize::serialize(&doc, &mut ser).expect("a JSON value always serializes");
-    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 fn to_struct(claims: serde_json::Map<String, Value>) -> prost_types::Struct {
@@ -248,16 +300,14 @@ impl SpiffeWorkloadApi for WorkloadService {
         request: Request<X509svidRequest>,
     ) -> Result<Response<Self::FetchX509SVIDStream>, Status> {
         check_header(&request)?;
-        let corrupt = self.misbehave("FetchX509SVID").await?;
+        let (selectors, corrupt) = self.attest(&request, "FetchX509SVID").await?;
         let first = self
-            .x509_response(corrupt.as_deref())
+            .x509_response(&selectors, corrupt.as_deref())
             .ok_or_else(no_identity)?;
-        let me = WorkloadService {
-            inner: self.inner.clone(),
-        };
-        Ok(Response::new(
-            self.snapshots(first, false, move || me.x509_response(None)),
-        ))
+        let me = self.clone_service();
+        Ok(Response::new(self.snapshots(first, false, move || {
+            me.x509_response(&selectors, None)
+        })))
     }
 
     async fn fetch_x509_bundles(
@@ -265,16 +315,14 @@ impl SpiffeWorkloadApi for WorkloadService {
         request: Request<X509BundlesRequest>,
     ) -> Result<Response<Self::FetchX509BundlesStream>, Status> {
         check_header(&request)?;
-        let corrupt = self.misbehave("FetchX509Bundles").await?;
+        let (selectors, corrupt) = self.attest(&request, "FetchX509Bundles").await?;
         let first = self
-            .x509_bundles(corrupt.as_deref())
+            .x509_bundles(&selectors, corrupt.as_deref())
             .ok_or_else(no_identity)?;
-        let me = WorkloadService {
-            inner: self.inner.clone(),
-        };
-        Ok(Response::new(
-            self.snapshots(first, true, move || me.x509_bundles(None)),
-        ))
+        let me = self.clone_service();
+        Ok(Response::new(self.snapshots(first, true, move || {
+            me.x509_bundles(&selectors, None)
+        })))
     }
 
     async fn fetch_jwtsvid(
@@ -282,33 +330,27 @@ impl SpiffeWorkloadApi for WorkloadService {
         request: Request<JwtsvidRequest>,
     ) -> Result<Response<JwtsvidResponse>, Status> {
         check_header(&request)?;
-        let request = request.into_inner();
-        if request.audience.is_empty() {
+        if request.get_ref().audience.is_empty() {
             return Err(Status::invalid_argument("audience must be specified"));
         }
-        if !request.spiffe_id.is_empty() {
-            SpiffeId::parse(&request.spiffe_id).map_err(|e| {
+        if !request.get_ref().spiffe_id.is_empty() {
+            SpiffeId::parse(&request.get_ref().spiffe_id).map_err(|e| {
                 Status::invalid_argument(format!("invalid requested SPIFFE ID: {e}"))
             })?;
         }
-        let corrupt = self.misbehave("FetchJWTSVID").await?;
-        let ttl = Duration::from_secs_f64(self.inner.config.jwt_svid_ttl.max(1.0));
-        let mut wanted: Vec<(SpiffeId, String)> = self
-            .inner
-            .state()
-            .identities
-            .iter()
-            .map(|i| (i.spiffe_id.clone(), i.hint.clone()))
-            .collect();
-        dedupe_hints(&mut wanted, |(_, hint)| hint);
-        wanted
-            .retain(|(id, _)| request.spiffe_id.is_empty() || id.to_string() == request.spiffe_id);
-        let mut svids = Vec::with_capacity(wanted.len());
-        for (id, hint) in wanted {
+        let (selectors, corrupt) = self.attest(&request, "FetchJWTSVID").await?;
+        let request = request.into_inner();
+        let state = self.inner.state();
+        let signer = self.inner.own(&state).jwt_key();
+        let mut svids = Vec::new();
+        for entry in state.identities(&selectors) {
+            if !request.spiffe_id.is_empty() && entry.spiffe_id.to_string() != request.spiffe_id {
+                continue;
+            }
             let token = self
                 .inner
                 .tokens
-                .token(&self.inner.jwt_key, &id, &request.audience, ttl)
+                .token(signer, &entry.spiffe_id, &request.audience, entry.jwt_ttl)
                 .map_err(|e| Status::unavailable(format!("could not fetch JWT-SVID: {e}")))?;
             let svid = if corrupt.as_deref() == Some("jwt") {
                 "not.a-jwt".to_owned()
@@ -316,9 +358,9 @@ impl SpiffeWorkloadApi for WorkloadService {
                 token
             };
             svids.push(Jwtsvid {
-                spiffe_id: id.to_string(),
+                spiffe_id: entry.spiffe_id.to_string(),
                 svid,
-                hint,
+                hint: entry.hint.clone(),
             });
         }
         if svids.is_empty() {
@@ -332,16 +374,14 @@ impl SpiffeWorkloadApi for WorkloadService {
         request: Request<JwtBundlesRequest>,
     ) -> Result<Response<Self::FetchJWTBundlesStream>, Status> {
         check_header(&request)?;
-        let corrupt = self.misbehave("FetchJWTBundles").await?;
+        let (selectors, corrupt) = self.attest(&request, "FetchJWTBundles").await?;
         let first = self
-            .jwt_bundles(corrupt.as_deref())
+            .jwt_bundles(&selectors, corrupt.as_deref())
             .ok_or_else(no_identity)?;
-        let me = WorkloadService {
-            inner: self.inner.clone(),
-        };
-        Ok(Response::new(
-            self.snapshots(first, true, move || me.jwt_bundles(None)),
-        ))
+        let me = self.clone_service();
+        Ok(Response::new(self.snapshots(first, true, move || {
+            me.jwt_bundles(&selectors, None)
+        })))
     }
 
     async fn validate_jwtsvid(
@@ -349,17 +389,30 @@ impl SpiffeWorkloadApi for WorkloadService {
         request: Request<ValidateJwtsvidRequest>,
     ) -> Result<Response<ValidateJwtsvidResponse>, Status> {
         check_header(&request)?;
-        let request = request.into_inner();
-        if request.audience.is_empty() {
+        if request.get_ref().audience.is_empty() {
             return Err(Status::invalid_argument("audience must be specified"));
         }
-        if request.svid.is_empty() {
+        if request.get_ref().svid.is_empty() {
             return Err(Status::invalid_argument("svid must be specified"));
         }
-        self.misbehave("ValidateJWTSVID").await?;
-        let (id, claims) =
-            super::jwt_issuer::validate(&request.svid, &request.audience, |td| self.keys_for(td))
-                .map_err(Status::invalid_argument)?;
+        let (selectors, _) = self.attest(&request, "ValidateJWTSVID").await?;
+        let request = request.into_inner();
+        let (id, mut claims) = {
+            let state = self.inner.state();
+            // The local bundle plus the caller's entries' federated ones, as SPIRE.
+            let trusted = federated_of(&state, &selectors);
+            let keys_for = |td: &str| {
+                let td = TrustDomain::parse(td).ok()?;
+                (td == self.inner.trust_domain || trusted.contains(&td))
+                    .then(|| state.domains.get(&td).map(|d| d.jwt_authorities()))?
+            };
+            super::jwt_issuer::validate(&request.svid, &request.audience, keys_for)
+                .map_err(Status::invalid_argument)?
+        };
+        if id.trust_domain() != &self.inner.trust_domain {
+            // SPIRE keeps only sub, exp and aud of foreign tokens.
+            claims.retain(|k, _| matches!(k.as_str(), "sub" | "exp" | "aud"));
+        }
         Ok(Response::new(ValidateJwtsvidResponse {
             spiffe_id: id.to_string(),
             claims: Some(to_struct(claims)),
