@@ -21,7 +21,7 @@ Gem::Specification.new do |spec|
     "ext/*/src/**/*.rs", "ext/*/proto/*.proto"
   ]
   spec.bindir = "exe"
-  spec.executables = []
+  spec.executables = ["spiffe"]
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/spiffe_workload/extconf.rb"]
   spec.metadata["rubygems_mfa_required"] = "true"

@@ -4,6 +4,7 @@ require "spiffe"
 require "spiffe/testing"
 require "base64"
 require "json"
+require "etc"
 require "timeout"
 require "tmpdir"
 
