@@ -9,6 +9,7 @@ require "json"
 require "etc"
 require "fileutils"
 require "tmpdir"
+require "rbconfig"
 
 ITERATIONS = Integer(ENV.fetch("BENCH_ITERATIONS", 5000))
 
@@ -65,13 +66,13 @@ def busy_thread_slowdown(client, fetchers, seconds)
 end
 
 # The agent runs in a child process so client CPU time is the client's alone.
-def with_agent_process
+def with_agent_process(entries: [{ spiffe_id: "spiffe://example.org/bench", selectors: ["unix:uid:#{Process.uid}"] }])
   dir = Dir.mktmpdir("spiffe-bench")
   socket = File.join(dir, "agent.sock")
   reader, writer = IO.pipe
   pid = fork do
     reader.close
-    agent = Spiffe::Testing::Agent.new(entries: ["spiffe://example.org/bench"], socket_path: socket)
+    agent = Spiffe::Testing::Agent.new(entries: entries, socket_path: socket)
     writer.puts(agent.jwks.size)
     writer.close
     sleep
@@ -104,6 +105,28 @@ with_agent_process do |socket|
   results[:busy_thread] = busy_thread_slowdown(client, 4, 1.0)
 end
 
+# The agent's own costs: minting, and serving attested callers.
+def mint_time_us(key_type, count)
+  Spiffe::Testing::Agent.start(entries: Array.new(count) { |i| "spiffe://example.org/w#{i}" },
+                               svid_key_type: key_type, rotation: false) do |agent|
+    start = now
+    agent.rotate!
+    ((now - start) / count * 1e6).round
+  end
+end
+
+results[:agent] = {
+  mint_us_per_svid: { ec_p256: mint_time_us(:ec_p256, 200), ec_p384: mint_time_us(:ec_p384, 100),
+                      ed25519: mint_time_us(:ed25519, 200), rsa_2048: mint_time_us(:rsa_2048, 10) }
+}
+path_entry = [{ spiffe_id: "spiffe://example.org/bench", selectors: ["unix:path:#{File.realpath(RbConfig.ruby)}"] }]
+with_agent_process(entries: path_entry) do |socket|
+  client = Spiffe.workload_api_client(socket_path: socket)
+  200.times { client.x509_svid }
+  results[:agent][:path_attested_x509_svid] = percentiles(latency(ITERATIONS / 5) { client.x509_svid })
+  results[:agent][:served_per_s_16_threads] = throughput(client, 16, 1.0)
+end
+
 rows = [
   ["x509_svid (reused client)", results[:x509_svid]],
   ["x509_svid + private_key", results[:x509_svid_with_key]],
@@ -120,6 +143,11 @@ b = results[:busy_thread]
 puts "busy Ruby thread alongside 4 fetching threads: #{b[:kept_pct]}% of its solo speed " \
      "(#{b[:with_fetchers_per_s]} vs #{b[:alone_per_s]} loop iterations/s); " \
      "the fetchers still completed #{b[:fetches_meanwhile_per_s]} calls/s"
+
+a = results[:agent]
+puts "agent: mint time per SVID (µs): " + a[:mint_us_per_svid].map { |k, v| "#{k} #{v}" }.join(", ")
+puts "agent: x509_svid with a unix:path selector p50 #{a[:path_attested_x509_svid][:p50_us]} µs, " \
+     "p99 #{a[:path_attested_x509_svid][:p99_us]} µs; #{a[:served_per_s_16_threads]} attested fetches/s from 16 threads"
 
 path = File.join(__dir__, "results", "bench-#{Time.now.utc.strftime('%Y%m%dT%H%M%SZ')}.json")
 File.write(path, JSON.pretty_generate(results))

@@ -350,3 +350,48 @@ async fn dedupes_hints_keeping_the_oldest_entry() {
         "ordered by entry ID; the older 'h' wins"
     );
 }
+
+#[tokio::test]
+async fn coalesces_updates_for_slow_readers_and_dedupes_bundle_streams() {
+    let agent = agent("coalesce", serde_json::json!({"entries": [{"spiffe_id": "spiffe://example.org/w"}], "rotation": false})).await;
+    let mut api = raw(&agent).await;
+    let mut svids = api
+        .fetch_x509svid(with_header(X509svidRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut bundles = api
+        .fetch_x509_bundles(with_header(X509BundlesRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    svids.message().await.unwrap().unwrap();
+    bundles.message().await.unwrap().unwrap();
+    for _ in 0..30 {
+        agent.rotate().unwrap();
+    }
+    let latest = client(&agent).fetch_x509_context().await.unwrap().svids[0]
+        .cert_chain
+        .concat();
+    // A slow reader gets at most a couple of queued snapshots, the last being the latest state.
+    let mut received = Vec::new();
+    while let Ok(Some(Ok(Some(message)))) =
+        tokio::time::timeout(Duration::from_millis(300), svids.message())
+            .await
+            .map(Some)
+    {
+        received.push(leaf(&message));
+    }
+    assert!(
+        !received.is_empty() && received.len() <= 3,
+        "got {} messages for 30 rotations",
+        received.len()
+    );
+    assert_eq!(received.last().unwrap(), &latest);
+    // SVID rotations do not change bundles: the bundle stream stays quiet.
+    let quiet = tokio::time::timeout(Duration::from_millis(300), bundles.message()).await;
+    assert!(
+        quiet.is_err(),
+        "bundle stream sent an unchanged bundle: {quiet:?}"
+    );
+}

@@ -25,11 +25,25 @@ impl PeerInfo {
     }
 }
 
-/// What attestation needs to look up beyond uid and gid.
+/// What attestation needs to look up beyond uid and gid: only the selector
+/// types some entry uses (name lookups and /proc reads cost time per call).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Needs {
+    pub user: bool,
+    pub group: bool,
+    pub supplementary: bool,
     pub path: bool,
     pub sha256: bool,
+}
+
+impl Needs {
+    pub const ALL: Needs = Needs {
+        user: true,
+        group: true,
+        supplementary: true,
+        path: true,
+        sha256: true,
+    };
 }
 
 fn user_name(uid: u32) -> Option<String> {
@@ -83,19 +97,21 @@ pub fn selectors(peer: &PeerInfo, needs: Needs) -> Result<HashSet<String>, Strin
     let mut out = HashSet::new();
     out.insert(format!("unix:uid:{}", peer.uid));
     out.insert(format!("unix:gid:{}", peer.gid));
-    if let Some(name) = user_name(peer.uid) {
+    if let Some(name) = needs.user.then(|| user_name(peer.uid)).flatten() {
         out.insert(format!("unix:user:{name}"));
     }
-    if let Some(name) = group_name(peer.gid) {
+    if let Some(name) = needs.group.then(|| group_name(peer.gid)).flatten() {
         out.insert(format!("unix:group:{name}"));
     }
     let Some(pid) = peer.pid.filter(|p| *p > 0) else {
         return Ok(out);
     };
-    for gid in supplementary_gids(pid) {
-        out.insert(format!("unix:supplementary_gid:{gid}"));
-        if let Some(name) = group_name(gid) {
-            out.insert(format!("unix:supplementary_group:{name}"));
+    if needs.supplementary {
+        for gid in supplementary_gids(pid) {
+            out.insert(format!("unix:supplementary_gid:{gid}"));
+            if let Some(name) = group_name(gid) {
+                out.insert(format!("unix:supplementary_group:{name}"));
+            }
         }
     }
     if needs.path || needs.sha256 {
@@ -130,14 +146,7 @@ mod tests {
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
         };
-        let selectors = selectors(
-            &me,
-            Needs {
-                path: true,
-                sha256: true,
-            },
-        )
-        .unwrap();
+        let selectors = selectors(&me, Needs::ALL).unwrap();
         assert!(selectors.contains(&format!("unix:uid:{}", me.uid)));
         let exe = std::env::current_exe().unwrap();
         assert!(
@@ -149,7 +158,15 @@ mod tests {
             .any(|s| s.starts_with("unix:sha256:") && s.len() == "unix:sha256:".len() + 64));
         if me.uid == 0 {
             assert!(selectors.contains("unix:user:root"));
+            assert!(selectors.contains("unix:group:root"));
         }
+        let cheap = super::selectors(&me, Needs::default()).unwrap();
+        assert!(
+            cheap
+                .iter()
+                .all(|s| s.starts_with("unix:uid:") || s.starts_with("unix:gid:")),
+            "{cheap:?}"
+        );
     }
 
     #[test]
@@ -159,14 +176,7 @@ mod tests {
             uid: 0,
             gid: 0,
         };
-        assert!(selectors(
-            &gone,
-            Needs {
-                path: true,
-                sha256: false
-            }
-        )
-        .is_err());
+        assert!(selectors(&gone, Needs::ALL).is_err());
         assert!(
             selectors(&gone, Needs::default()).is_err(),
             "liveness is checked too"

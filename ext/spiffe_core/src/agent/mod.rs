@@ -93,6 +93,9 @@ impl State {
                 .any(|e| e.selectors.iter().any(|s| s.starts_with(prefix)))
         };
         Needs {
+            user: uses("unix:user:"),
+            group: uses("unix:group:"),
+            supplementary: uses("unix:supplementary_"),
             path: uses("unix:path:"),
             sha256: uses("unix:sha256:"),
         }
@@ -543,7 +546,6 @@ impl Agent {
     /// Replaces the injected fault (`Fault::default()` clears it).
     pub fn set_fault(&self, fault: Fault) {
         self.inner.state().fault = fault;
-        self.inner.notify();
     }
 }
 
