@@ -10,7 +10,14 @@ require "spiffe/jwt_bundle"
 require "spiffe/bundle_set"
 require "spiffe/x509_svid"
 require "spiffe/jwt_svid"
+require "spiffe/backoff"
+require "spiffe/callbacks"
+require "spiffe/fork_tracker"
+require "spiffe/watch"
 require "spiffe/workload_api_client"
+require "spiffe/x509_source"
+require "spiffe/jwt_source"
+require "spiffe/bundle_source"
 
 # The SPIFFE Workload API for Ruby. Start at {Spiffe.workload_api_client}.
 module Spiffe

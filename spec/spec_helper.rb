@@ -7,6 +7,7 @@ require "json"
 require "etc"
 require "timeout"
 require "tmpdir"
+require "tempfile"
 
 Dir[File.join(__dir__, "support", "**", "*.rb")].sort.each { |f| require f }
 

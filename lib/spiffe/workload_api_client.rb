@@ -32,6 +32,11 @@ module Spiffe
 
       @native = Native::Client.new(socket_path&.to_s, ENV.fetch(ENDPOINT_ENV, nil), timeout.to_f)
       @recent_svids = {}
+      @reporter = ErrorReporter.new
+      @callbacks = { x509_svid: Callbacks.new(@reporter), x509_bundles: Callbacks.new(@reporter),
+                     jwt_bundles: Callbacks.new(@reporter) }
+      @watches = []
+      @watches_lock = Mutex.new
     end
 
     # The default X.509-SVID (the agent's first), or the one with `hint`.
@@ -58,8 +63,7 @@ module Spiffe
     # SVIDs and bundles (own and federated trust domains) from one update.
     # @return [X509Context]
     def x509_context
-      rows, bundles = @native.x509_context
-      X509Context.new(rows.map { |row| build_x509_svid(row, bundles) }, x509_bundle_set(bundles))
+      build_x509_context(@native.x509_context)
     end
 
     # @return [X509BundleSet] X.509 bundles of the own and federated trust domains
@@ -96,7 +100,7 @@ module Spiffe
 
     # @return [JWTBundleSet] JWT bundles (JWKS) of the own and federated trust domains
     def jwt_bundles
-      JWTBundleSet.new(@native.jwt_bundles.map { |td, (jwks, keys)| JWTBundle.new(TrustDomain.new(td, validated: true), jwks, keys) })
+      jwt_bundle_set(@native.jwt_bundles)
     end
 
     # Asks the agent to validate a JWT-SVID for `audience`.
@@ -111,9 +115,98 @@ module Spiffe
       build_jwt_svid(@native.validate_jwt_svid(token, audience))
     end
 
-    # Closes the connection. Idempotent; later calls raise {ClosedError}.
+    # @!group Watching for rotation
+
+    # Registers a block called with the default {X509SVID} of every new
+    # update (rotation, bundle change, entry change) while a watch runs
+    # ({#watch_x509_svids}). Blocks run on the watching thread with the GVL;
+    # an exception in one is reported ({#on_error}) and the watch goes on.
+    # @return [Proc] the block
+    def on_x509_svid_update(&block)
+      @callbacks[:x509_svid].add(block)
+    end
+
+    # Like {#on_x509_svid_update}, with each new {X509BundleSet} ({#watch_x509_bundles}).
+    def on_x509_bundles_update(&block)
+      @callbacks[:x509_bundles].add(block)
+    end
+
+    # Like {#on_x509_svid_update}, with each new {JWTBundleSet} ({#watch_jwt_bundles}).
+    def on_jwt_bundles_update(&block)
+      @callbacks[:jwt_bundles].add(block)
+    end
+
+    # Registers a block called with each error seen while watching (the
+    # watch reconnects by itself). Without one, errors are printed as warnings.
+    def on_error(&block)
+      @reporter.add(block)
+    end
+
+    # Follows X.509-SVID updates on the calling thread, calling the
+    # {#on_x509_svid_update} blocks (and this block) with each new default
+    # SVID, reconnecting with `backoff` as needed. Returns when the client
+    # shuts down. After `fork` it goes on in the child on a new thread.
+    #
+    # @example
+    #   client.on_x509_svid_update { |svid| http.ssl_context = client.tls_context }
+    #   Thread.new { client.watch_x509_svids }
+    # @yieldparam svid [X509SVID]
+    # @raise [InvalidArgumentError] if the agent refuses the watch for good
+    def watch_x509_svids(backoff: Backoff::DEFAULT, &block)
+      extra = block && Callbacks.new(@reporter).tap { |c| c.add(block) }
+      run_watch(:x509_context, backoff) do |context|
+        extra&.call(context.default_svid)
+        @callbacks[:x509_svid].call(context.default_svid)
+      end
+    end
+
+    # Follows X.509 bundle updates on the calling thread (see {#watch_x509_svids}).
+    # @yieldparam bundles [X509BundleSet]
+    def watch_x509_bundles(backoff: Backoff::DEFAULT, &block)
+      extra = block && Callbacks.new(@reporter).tap { |c| c.add(block) }
+      run_watch(:x509_bundles, backoff) do |bundles|
+        extra&.call(bundles)
+        @callbacks[:x509_bundles].call(bundles)
+      end
+    end
+
+    # Follows JWT bundle updates on the calling thread (see {#watch_x509_svids}).
+    # @yieldparam bundles [JWTBundleSet]
+    def watch_jwt_bundles(backoff: Backoff::DEFAULT, &block)
+      extra = block && Callbacks.new(@reporter).tap { |c| c.add(block) }
+      run_watch(:jwt_bundles, backoff) do |bundles|
+        extra&.call(bundles)
+        @callbacks[:jwt_bundles].call(bundles)
+      end
+    end
+
+    # An auto-updating X.509 source sharing this client; closed with it.
+    # @param options [Hash] see {X509Source#initialize}
+    # @return [X509Source]
+    def x509_source(**options)
+      X509Source.new(client: self, **options)
+    end
+
+    # An auto-updating JWT source sharing this client; closed with it.
+    # @return [JWTSource]
+    def jwt_source(**options)
+      JWTSource.new(client: self, **options)
+    end
+
+    # Auto-updating bundles sharing this client; closed with it.
+    # @return [BundleSource]
+    def bundle_source(**options)
+      BundleSource.new(client: self, **options)
+    end
+
+    # @!endgroup
+
+    # Stops every watch and source of this client and closes the connection.
+    # Idempotent; later calls raise {ClosedError}.
     # @return [nil]
     def shutdown
+      watches = @watches_lock.synchronize { @watches.dup.tap { @watches.clear } }
+      watches.each(&:close)
       @native.close
       nil
     end
@@ -139,6 +232,36 @@ module Spiffe
     end
 
     private
+
+    # Starts a watch on its own thread (for sources).
+    def start_watch(kind, backoff, reporter, &on_change)
+      new_watch(kind, backoff, reporter, &on_change).start_thread
+    end
+
+    # Runs a watch on the calling thread until shutdown.
+    def run_watch(kind, backoff, &on_change)
+      watch = new_watch(kind, backoff, @reporter, &on_change)
+      watch.run
+    ensure
+      @watches_lock.synchronize { @watches.delete(watch) } if watch
+    end
+
+    def new_watch(kind, backoff, reporter, &on_change)
+      convert = { x509_context: method(:build_x509_context), x509_bundles: method(:x509_bundle_set),
+                  jwt_bundles: method(:jwt_bundle_set) }.fetch(kind)
+      watch = Watch.new(kind, open: -> { @native.watch(kind.to_s, *backoff.to_native) }, convert: convert,
+                              on_change: on_change, on_error: reporter.method(:report))
+      @watches_lock.synchronize { @watches << watch }
+      watch
+    end
+
+    def build_x509_context((rows, bundles))
+      X509Context.new(rows.map { |row| build_x509_svid(row, bundles) }, x509_bundle_set(bundles))
+    end
+
+    def jwt_bundle_set(bundles)
+      JWTBundleSet.new(bundles.map { |td, (jwks, keys)| JWTBundle.new(TrustDomain.new(td, validated: true), jwks, keys) })
+    end
 
     def x509_bundle_set(bundles)
       X509BundleSet.new(bundles.map { |td, ders| X509Bundle.new(TrustDomain.new(td, validated: true), ders) })

@@ -55,3 +55,88 @@ RSpec.describe "fork" do
     expect(agent.client.x509_svids.size).to eq(1)
   end
 end
+
+RSpec.describe "sources and watchers after fork" do
+  let(:agent) { start_agent(entries: ["spiffe://example.org/app"], rotation: false) }
+
+  # Runs the block in a child; returns what it wrote to the pipe as JSON.
+  def in_child
+    reader, writer = IO.pipe
+    pid = fork do
+      reader.close
+      result = yield
+      writer.write(JSON.generate(result))
+      writer.close
+      exit!(0)
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      writer.write(JSON.generate("error" => "#{e.class}: #{e.message}"))
+      exit!(1)
+    end
+    writer.close
+    result = JSON.parse(reader.read)
+    [result, Process.wait2(pid).last]
+  end
+
+  it "recovers a source in the child: own connection, own updates" do
+    source = agent.client.x509_source(backoff: fast_backoff)
+    parent_svid = source.x509_svid
+    ready_r, ready_w = IO.pipe
+    go_r, go_w = IO.pipe
+    result = nil
+    waiter = Thread.new do
+      result = in_child do
+        svid = source.x509_svid
+        ready_w.puts(Process.pid)
+        go_r.gets
+        updated = source.wait_until_updated(timeout: 5)
+        { "pid" => Process.pid, "id" => svid.spiffe_id.to_s, "updated" => updated,
+          "changed" => source.x509_svid != svid, "threads" => Thread.list.size }
+      end
+    end
+    child_pid = Integer(ready_r.gets)
+    expect(agent.peer_pids).to include(child_pid)
+    agent.rotate!
+    go_w.puts("go")
+    waiter.join
+    data, status = result
+    expect(status).to be_success, data.inspect
+    expect(data).to include("pid" => child_pid, "id" => "spiffe://example.org/app", "updated" => true, "changed" => true)
+    expect(data["threads"]).to eq(2) # main + the source's watch thread
+    expect(source.x509_svid).not_to eq(parent_svid) # the parent follows too
+    expect(source).to be_healthy
+  end
+
+  it "keeps delivering watch callbacks in the child" do
+    client = agent.client
+    seen = Queue.new
+    client.on_x509_svid_update { |svid| seen << svid }
+    Thread.new { client.watch_x509_svids(backoff: fast_backoff) }
+    pop_within(seen)
+    ready_r, ready_w = IO.pipe
+    go_r, go_w = IO.pipe
+    result = nil
+    waiter = Thread.new do
+      result = in_child do
+        seen.clear
+        ready_w.puts("ready")
+        go_r.gets
+        { "svid" => pop_within(seen, 5).spiffe_id.to_s }
+      end
+    end
+    ready_r.gets
+    sleep 0.2 # let the child's watch connect
+    agent.rotate!
+    go_w.puts("go")
+    waiter.join
+    data, status = result
+    expect(status).to be_success, data.inspect
+    expect(data).to eq("svid" => "spiffe://example.org/app")
+  end
+
+  it "survives 20 forks of a process with an active source" do
+    source = agent.client.x509_source(backoff: fast_backoff)
+    results = Array.new(20) { in_child { { "id" => source.x509_svid.spiffe_id.to_s } } }
+    expect(results.map { |data, status| [data["id"], status.success?] }.uniq).to eq([["spiffe://example.org/app", true]])
+    expect(source.x509_svid.spiffe_id.to_s).to eq("spiffe://example.org/app")
+  end
+end

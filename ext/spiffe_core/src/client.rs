@@ -12,11 +12,13 @@ use crate::id::TrustDomain;
 use crate::jwt::{now_unix, parse_insecure, JwtSvid};
 use crate::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
 use crate::proto::{self, SECURITY_HEADER};
+use crate::watch::{Kind, Payload};
 use crate::x509::{SvidCache, X509Svid};
 use hyper_util::rt::TokioIo;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Uri};
@@ -302,6 +304,83 @@ impl Client {
 fn is_transport_failure(status: &Status) -> bool {
     use std::error::Error as _;
     matches!(status.code(), Code::Unavailable | Code::Cancelled) || status.source().is_some()
+}
+
+enum RawStream {
+    X509(tonic::Streaming<proto::X509svidResponse>),
+    X509Bundles(tonic::Streaming<proto::X509BundlesResponse>),
+    JwtBundles(tonic::Streaming<proto::JwtBundlesResponse>),
+}
+
+/// An open Workload API stream yielding parsed payloads.
+pub struct PayloadStream {
+    client: Arc<Client>,
+    rpc: &'static str,
+    raw: RawStream,
+}
+
+impl PayloadStream {
+    /// The next message: `Ok(None)` when the agent ended the stream; a
+    /// parse error (`Svid`/`Bundle`/`Jwt` kind) leaves the stream usable.
+    pub async fn next(&mut self) -> Result<Option<Payload>> {
+        let Self { client, rpc, raw } = self;
+        let message = match raw {
+            RawStream::X509(s) => s
+                .message()
+                .await
+                .map(|m| m.map(|m| client.parse_x509_context(&m).map(Payload::X509Context))),
+            RawStream::X509Bundles(s) => s
+                .message()
+                .await
+                .map(|m| m.map(|m| parse_x509_bundle_map(&m.bundles).map(Payload::X509Bundles))),
+            RawStream::JwtBundles(s) => s
+                .message()
+                .await
+                .map(|m| m.map(|m| parse_jwt_bundle_map(&m.bundles).map(Payload::JwtBundles))),
+        };
+        match message {
+            Ok(None) => Ok(None),
+            Ok(Some(parsed)) => parsed.map(Some),
+            Err(status) => Err(client.status_error(rpc, status).await),
+        }
+    }
+}
+
+impl Client {
+    /// Opens the stream a watcher follows. The deadline covers opening only.
+    pub async fn open_stream(self: &Arc<Self>, kind: Kind) -> Result<PayloadStream> {
+        let rpc = match kind {
+            Kind::X509Context => "FetchX509SVID",
+            Kind::X509Bundles => "FetchX509Bundles",
+            Kind::JwtBundles => "FetchJWTBundles",
+        };
+        let raw = self
+            .call(rpc, |mut api| async move {
+                Ok(match kind {
+                    Kind::X509Context => RawStream::X509(
+                        api.fetch_x509svid(with_header(proto::X509svidRequest {}))
+                            .await?
+                            .into_inner(),
+                    ),
+                    Kind::X509Bundles => RawStream::X509Bundles(
+                        api.fetch_x509_bundles(with_header(proto::X509BundlesRequest {}))
+                            .await?
+                            .into_inner(),
+                    ),
+                    Kind::JwtBundles => RawStream::JwtBundles(
+                        api.fetch_jwt_bundles(with_header(proto::JwtBundlesRequest {}))
+                            .await?
+                            .into_inner(),
+                    ),
+                })
+            })
+            .await?;
+        Ok(PayloadStream {
+            client: self.clone(),
+            rpc,
+            raw,
+        })
+    }
 }
 
 /// A stream's first message; a stream that ends before one is a dead agent.

@@ -75,6 +75,8 @@ module Spiffe
           federated_trust_domains: federated_trust_domains.map(&:to_s), rotation: rotation,
           allow_unauthenticated_verifiers: allow_unauthenticated_verifiers
         }
+        @clients = []
+        @clients_lock = Mutex.new
         @native = Native::Agent.start(JSON.generate(config))
       rescue StandardError
         FileUtils.rm_rf(@tmpdir) if @tmpdir
@@ -86,10 +88,12 @@ module Spiffe
         "unix://#{@socket_path}"
       end
 
-      # A client of this agent.
+      # A client of this agent; {#close} shuts it down (and its sources).
       # @return [WorkloadAPIClient]
       def client(timeout: WorkloadAPIClient::DEFAULT_TIMEOUT)
-        Spiffe.workload_api_client(socket_path: @socket_path, timeout: timeout)
+        client = Spiffe.workload_api_client(socket_path: @socket_path, timeout: timeout)
+        @clients_lock.synchronize { @clients << client }
+        client
       end
 
       # @param trust_domain [String] the own (default) or a federated trust domain
@@ -108,6 +112,12 @@ module Spiffe
       #   as the kernel reported them (SO_PEERCRED)
       def peer_pids
         @native.peer_pids
+      end
+
+      # @return [Hash{String => Integer}] calls received per RPC name
+      #   (e.g. "FetchJWTSVID"), counted after the security header check
+      def calls
+        @native.calls
       end
 
       # Registers an identity; open streams get a new snapshot.
@@ -205,8 +215,10 @@ module Spiffe
         nil
       end
 
-      # Stops and releases everything (the temporary directory too). Idempotent.
+      # Stops and releases everything: the clients made by {#client}, the
+      # socket, the temporary directory. Idempotent.
       def close
+        @clients_lock.synchronize { @clients.dup.tap { @clients.clear } }.each(&:shutdown)
         @native.close
         FileUtils.rm_rf(@tmpdir) if @tmpdir
         nil

@@ -111,6 +111,8 @@ pub(crate) struct Inner {
     pub changes: watch::Sender<u64>,
     /// PIDs of the processes that connected (SO_PEERCRED), in order.
     peers: Mutex<Vec<i32>>,
+    /// Calls received per RPC name.
+    pub calls: Mutex<BTreeMap<String, u64>>,
     /// Cancelled to cut every open connection.
     connections: Mutex<CancellationToken>,
 }
@@ -320,6 +322,7 @@ impl Agent {
             }),
             changes: watch::channel(0).0,
             peers: Mutex::new(Vec::new()),
+            calls: Mutex::new(BTreeMap::new()),
             connections: Mutex::new(CancellationToken::new()),
         });
         {
@@ -443,6 +446,12 @@ impl Agent {
     /// PIDs of the processes that have connected, in order (SO_PEERCRED).
     pub fn peer_pids(&self) -> Vec<i32> {
         lock(&self.inner.peers).clone()
+    }
+
+    /// Calls received per RPC (e.g. "FetchJWTSVID"), counted after the
+    /// security header check.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        lock(&self.inner.calls).clone()
     }
 
     /// Adds an entry; open streams get a new snapshot. Returns its entry ID.

@@ -75,6 +75,9 @@ impl WorkloadService {
         request: &Request<T>,
         method: &str,
     ) -> Result<(Selectors, Option<String>), Status> {
+        *super::lock(&self.inner.calls)
+            .entry(method.to_owned())
+            .or_default() += 1;
         let fault: Fault = self.inner.state().fault.clone();
         let mut corrupt = None;
         if fault.applies_to(method) {

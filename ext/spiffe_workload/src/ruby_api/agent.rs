@@ -98,6 +98,17 @@ impl NativeAgent {
         guard(ruby, || rb_self.with_agent(ruby, |a| Ok(a.peer_pids())))
     }
 
+    fn calls(ruby: &Ruby, rb_self: &Self) -> Result<magnus::RHash, Error> {
+        guard(ruby, || {
+            let calls = rb_self.with_agent(ruby, |a| Ok(a.calls()))?;
+            let hash = ruby.hash_new();
+            for (method, count) in calls {
+                hash.aset(method, count)?;
+            }
+            Ok(hash)
+        })
+    }
+
     fn add_entry(ruby: &Ruby, rb_self: &Self, entry_json: String) -> Result<String, Error> {
         guard(ruby, || {
             rb_self.with_agent(ruby, |a| {
@@ -217,6 +228,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("bundle_der", method!(NativeAgent::bundle_der, 1))?;
     class.define_method("jwks", method!(NativeAgent::jwks, 1))?;
     class.define_method("peer_pids", method!(NativeAgent::peer_pids, 0))?;
+    class.define_method("calls", method!(NativeAgent::calls, 0))?;
     class.define_method("add_entry", method!(NativeAgent::add_entry, 1))?;
     class.define_method("remove_entry", method!(NativeAgent::remove_entry, 1))?;
     class.define_method("fault=", method!(NativeAgent::set_fault, 1))?;

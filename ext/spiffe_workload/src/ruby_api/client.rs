@@ -8,6 +8,7 @@ use crate::helpers::runtime::{self, ForkLocal};
 use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, Ruby};
 use spiffe_core::client::Client;
 use spiffe_core::endpoint::Endpoint;
+use spiffe_core::watch::{Backoff, Kind, Watcher};
 use spiffe_core::{Error as CoreError, ErrorKind};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -125,6 +126,44 @@ impl NativeClient {
         })
     }
 
+    /// Starts a watch: `kind` is "x509_context", "x509_bundles" or
+    /// "jwt_bundles"; the rest is the reconnect backoff.
+    fn watch(
+        ruby: &Ruby,
+        rb_self: &Self,
+        kind: String,
+        initial: f64,
+        max: f64,
+        multiplier: f64,
+        jitter: f64,
+    ) -> Result<super::watcher::NativeWatcher, Error> {
+        guard(ruby, || {
+            let kind = match kind.as_str() {
+                "x509_context" => Kind::X509Context,
+                "x509_bundles" => Kind::X509Bundles,
+                "jwt_bundles" => Kind::JwtBundles,
+                other => {
+                    return Err(CoreError::config(format!("unknown watch kind {other:?}")))
+                        .or_raise(ruby)
+                }
+            };
+            let positive =
+                |v: f64| Duration::from_secs_f64(if v.is_finite() { v.max(0.001) } else { 30.0 });
+            let backoff = Backoff {
+                initial: positive(initial),
+                max: positive(max),
+                multiplier,
+                jitter,
+            };
+            let client = rb_self.client(ruby)?;
+            let handle = runtime::handle().or_raise(ruby)?;
+            let _context = handle.enter();
+            Ok(super::watcher::NativeWatcher::new(Watcher::start(
+                client, kind, backoff,
+            )))
+        })
+    }
+
     fn endpoint(&self) -> String {
         self.endpoint.to_string()
     }
@@ -166,6 +205,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
         "validate_jwt_svid",
         method!(NativeClient::validate_jwt_svid, 2),
     )?;
+    class.define_method("watch", method!(NativeClient::watch, 5))?;
     class.define_method("endpoint", method!(NativeClient::endpoint, 0))?;
     class.define_method("timeout", method!(NativeClient::timeout, 0))?;
     class.define_method("close", method!(NativeClient::close, 0))?;

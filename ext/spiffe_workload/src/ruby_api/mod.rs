@@ -3,11 +3,13 @@
 mod agent;
 mod client;
 mod id;
+mod watcher;
 
 use magnus::{Error, RModule, Ruby};
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     client::init(ruby, native)?;
     agent::init(ruby, native)?;
+    watcher::init(ruby, native)?;
     id::init(ruby, native)
 }

@@ -1,0 +1,141 @@
+# frozen_string_literal: true
+
+module Spiffe
+  # An auto-updating X.509 source: it follows the Workload API and always
+  # holds the latest SVIDs and bundles, so reads are local and cost no RPC.
+  # Reads are consistent snapshots: an SVID and its bundle always come from
+  # the same update. While reconnecting it keeps serving the last good
+  # snapshot ({#status} says so). After `fork` it reconnects by itself, and
+  # the child is attested as itself.
+  #
+  # @example
+  #   source = Spiffe::X509Source.new(timeout: 10)      # or client.x509_source
+  #   source.x509_svid                                  # cached, no RPC
+  #   source.on_update { |context| reload_tls(context) }
+  #   source.close
+  class X509Source
+    DEFAULT_TIMEOUT = 10
+
+    # Waits for the first update.
+    #
+    # @param client [WorkloadAPIClient, nil] share a client (default: a new one, closed with the source)
+    # @param socket_path [String, nil] for a new client
+    # @param timeout [Numeric] seconds to wait for the first update (and, after
+    #   a fork, for the child's own)
+    # @param hint [String, nil] use the SVID whose registration entry has this hint
+    # @param picker [#call, nil] choose the SVID from the list (overrides hint)
+    # @param backoff [Backoff] how to reconnect
+    # @param logger [#warn, nil] where watch errors go when no on_error is given
+    # @param on_error [#call, nil] called with each error while watching
+    # @raise [TimeoutError] no update within timeout (the message has the last error)
+    # @raise [InvalidArgumentError] the agent refused the watch for good
+    def initialize(client: nil, socket_path: nil, timeout: DEFAULT_TIMEOUT, hint: nil, picker: nil,
+                   backoff: Backoff::DEFAULT, logger: nil, on_error: nil)
+      @owns_client = client.nil?
+      @client = client || Spiffe.workload_api_client(socket_path: socket_path)
+      @timeout = timeout
+      @picker = picker || (hint && ->(svids) { svids.find { |svid| svid.hint == hint } })
+      @hint = hint
+      @reporter = ErrorReporter.new(logger: logger)
+      @reporter.add(on_error) if on_error
+      @callbacks = Callbacks.new(@reporter)
+      @watch = @client.send(:start_watch, :x509_context, backoff, @reporter) { |context| changed(context) }
+      @watch.value!(timeout)
+    rescue StandardError
+      close
+      raise
+    end
+
+    # @return [X509Context] the latest SVIDs and bundles, one consistent snapshot
+    def x509_context
+      raise ClosedError, "the X509Source was closed" if closed?
+
+      @watch.value!(@timeout)
+    end
+
+    # @return [X509SVID] the default SVID, or the one the hint or picker selects
+    # @raise [SVIDError] if the picker or hint selects none
+    def x509_svid
+      pick(x509_context)
+    end
+
+    # @return [Array<X509SVID>]
+    def x509_svids
+      x509_context.svids
+    end
+
+    # @return [X509BundleSet]
+    def x509_bundles
+      x509_context.bundles
+    end
+
+    # @param trust_domain [TrustDomain, ID, String]
+    # @return [X509Bundle, nil]
+    def x509_bundle_for(trust_domain)
+      x509_context.bundles[trust_domain]
+    end
+
+    # Calls the block with each new {X509Context} (not with unchanged ones),
+    # on the source's thread. Exceptions are reported, not raised.
+    # @return [Proc] the block (pass it to {#remove_callback})
+    def on_update(&block)
+      @callbacks.add(block)
+    end
+
+    # @param block [Proc] as returned by {#on_update}
+    def remove_callback(block)
+      @callbacks.delete(block)
+    end
+
+    # Waits for the next update.
+    # @param timeout [Numeric, nil] seconds; nil waits forever
+    # @return [Boolean] false on timeout
+    def wait_until_updated(timeout: nil)
+      @watch.wait_until_updated(timeout)
+    end
+
+    # @return [Boolean] open, following the agent, and holding an unexpired SVID
+    def healthy?
+      return false if closed? || @watch.terminal
+
+      context = @watch.value
+      svid = context && (pick(context) rescue nil) # rubocop:disable Style/RescueModifier
+      !svid.nil? && !svid.expired?
+    end
+
+    # @return [Watch::Status] connected?, last_error, reconnects, updated_at
+    def status
+      @watch.status
+    end
+
+    # Stops following the agent; later reads raise {ClosedError}. Idempotent.
+    def close
+      @closed = true
+      @watch&.close
+      @client.shutdown if @owns_client && @client
+      nil
+    end
+
+    def closed?
+      @closed || @watch.closed?
+    end
+
+    def inspect
+      "#<Spiffe::X509Source #{@client.endpoint}#{closed? ? ' closed' : ''}>"
+    end
+
+    private
+
+    def changed(context)
+      @callbacks.call(context)
+    end
+
+    def pick(context)
+      return context.default_svid unless @picker
+
+      @picker.call(context.svids) ||
+        raise(SVIDError, "no X.509-SVID matches #{@hint ? "hint #{@hint.inspect}" : 'the picker'} " \
+                         "(hints: #{context.svids.map(&:hint).inspect})")
+    end
+  end
+end
