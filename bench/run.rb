@@ -127,6 +127,42 @@ with_agent_process(entries: path_entry) do |socket|
   results[:agent][:served_per_s_16_threads] = throughput(client, 16, 1.0)
 end
 
+# Rotation: push (agent.rotate!) to Ruby callback, cached reads, resources per source.
+Spiffe::Testing::Agent.start(entries: ["spiffe://example.org/bench"], rotation: false) do |agent|
+  client = agent.client
+  latencies = Queue.new
+  started = nil
+  client.on_x509_svid_update { latencies << (now - started) if started }
+  Thread.new { client.watch_x509_svids }
+  sleep 0.2
+  samples = Array.new(300) do
+    started = now
+    agent.rotate!
+    latencies.pop
+  end
+  results[:rotation_to_callback] = percentiles(samples)
+
+  source = client.x509_source
+  reads = 200_000
+  start = now
+  reads.times { source.x509_svid }
+  results[:cached_read_ns] = ((now - start) / reads * 1e9).round
+
+  threads = Thread.list.size
+  fds = Dir.children("/proc/self/fd").size
+  sources = Array.new(10) { agent.client.x509_source }
+  results[:per_source] = { threads: (Thread.list.size - threads) / 10.0,
+                           fds: (Dir.children("/proc/self/fd").size - fds) / 10.0 }
+  sources.each(&:close)
+  shutdown_client = agent.client
+  3.times { shutdown_client.x509_source }
+  Array.new(3) { Thread.new { shutdown_client.watch_x509_svids } }
+  sleep 0.2
+  start = now
+  shutdown_client.shutdown
+  results[:shutdown_ms_with_6_watches] = ((now - start) * 1000).round(2)
+end
+
 rows = [
   ["x509_svid (reused client)", results[:x509_svid]],
   ["x509_svid + private_key", results[:x509_svid_with_key]],
@@ -144,6 +180,10 @@ puts "busy Ruby thread alongside 4 fetching threads: #{b[:kept_pct]}% of its sol
      "(#{b[:with_fetchers_per_s]} vs #{b[:alone_per_s]} loop iterations/s); " \
      "the fetchers still completed #{b[:fetches_meanwhile_per_s]} calls/s"
 
+r = results[:rotation_to_callback]
+puts "rotation push -> Ruby callback: p50 #{r[:p50_us]} µs, p99 #{r[:p99_us]} µs; cached source read " \
+     "#{results[:cached_read_ns]} ns; per source #{results[:per_source][:threads]} threads, " \
+     "#{results[:per_source][:fds]} fds; shutdown with 6 watches #{results[:shutdown_ms_with_6_watches]} ms"
 a = results[:agent]
 puts "agent: mint time per SVID (µs): " + a[:mint_us_per_svid].map { |k, v| "#{k} #{v}" }.join(", ")
 puts "agent: x509_svid with a unix:path selector p50 #{a[:path_attested_x509_svid][:p50_us]} µs, " \
