@@ -18,6 +18,8 @@ require "spiffe/workload_api_client"
 require "spiffe/x509_source"
 require "spiffe/jwt_source"
 require "spiffe/bundle_source"
+require "spiffe/authorize"
+require "spiffe/tls"
 
 # The SPIFFE Workload API for Ruby. Start at {Spiffe.workload_api_client}.
 module Spiffe

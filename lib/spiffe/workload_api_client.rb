@@ -115,6 +115,23 @@ module Spiffe
       build_jwt_svid(@native.validate_jwt_svid(token, audience))
     end
 
+    # An mTLS client context from the current X.509 context: it presents this
+    # process's SVID and accepts servers whose SPIFFE ID `authorize` allows
+    # (default: any ID in this SVID's trust domain), verified against their own
+    # trust domain's bundle. One RPC; build a new one after rotation
+    # ({#on_x509_svid_update}, or an {X509Source}).
+    #
+    # @example
+    #   http.ssl_context = client.tls_context   # or Spiffe::TLS.configure(...)
+    #   client.tls_context(authorize: Spiffe::Authorize.id("spiffe://example.org/db"))
+    # @param authorize [#call, nil] see {Authorize}
+    # @return [OpenSSL::SSL::SSLContext] frozen
+    def tls_context(authorize: nil)
+      context = x509_context
+      authorize ||= Authorize.member_of(context.default_svid.spiffe_id.trust_domain)
+      TLS.mtls_client_context(context, authorize: authorize)
+    end
+
     # @!group Watching for rotation
 
     # Registers a block called with the default {X509SVID} of every new

@@ -68,6 +68,17 @@ module Spiffe
       self
     end
 
+    # Part of the bundle-source duck type: a static SVID trusts its own bundle.
+    # @return [X509Bundle, nil]
+    def x509_bundle_for(trust_domain)
+      @bundle&.x509_bundle_for(trust_domain)
+    end
+
+    # @return [X509BundleSet] its own trust domain's bundle
+    def x509_bundles
+      X509BundleSet.new([@bundle].compact)
+    end
+
     def ==(other)
       other.is_a?(X509SVID) && other.spiffe_id == @spiffe_id && other.cert_chain_der == @cert_chain_der &&
         other.hint == @hint
@@ -109,6 +120,15 @@ module Spiffe
     # @return [X509SVID] the default SVID (the agent's first)
     def default_svid
       @svids.first
+    end
+    alias x509_svid default_svid
+
+    # @return [X509BundleSet]
+    alias x509_bundles bundles
+
+    # @return [X509Bundle, nil]
+    def x509_bundle_for(trust_domain)
+      @bundles[trust_domain]
     end
 
     def ==(other)

@@ -1,0 +1,133 @@
+# frozen_string_literal: true
+
+require "spec_helper"
+require "socket"
+
+RSpec.describe "SPIFFE mTLS with OpenSSL" do
+  let(:agent) do
+    start_agent(entries: [{ spiffe_id: "spiffe://example.org/server", hint: "server", entry_id: "a" },
+                          { spiffe_id: "spiffe://example.org/client", hint: "client", entry_id: "b" }],
+                federated_trust_domains: ["partner.org"], intermediate: true)
+  end
+  let(:client) { agent.client }
+  let(:server_svid) { client.x509_svid(hint: "server") }
+  let(:client_svid) { client.x509_svid(hint: "client") }
+
+  # Serves one TLS connection on a thread; returns [port, thread].
+  # The thread's value is the peer's SPIFFE ID, or the handshake error.
+  def serve(context)
+    tcp = TCPServer.new("127.0.0.1", 0)
+    thread = Thread.new do
+      ssl = OpenSSL::SSL::SSLSocket.new(tcp.accept, context)
+      ssl.accept
+      peer = ssl.peer_cert && Spiffe::TLS.spiffe_id_of(ssl.peer_cert)
+      ssl.write("hello #{peer}\n")
+      ssl.close
+      peer
+    rescue OpenSSL::SSL::SSLError, SystemCallError => e
+      e
+    ensure
+      tcp.close
+    end
+    thread.report_on_exception = false
+    [tcp.addr[1], thread]
+  end
+
+  def connect(port, context)
+    ssl = OpenSSL::SSL::SSLSocket.new(TCPSocket.new("127.0.0.1", port), context)
+    ssl.connect
+    line = ssl.gets
+    ssl.close
+    [Spiffe::TLS.spiffe_id_of(ssl.peer_cert).to_s, line]
+  end
+
+  it "connects two SPIFFE IDs over mTLS and authorizes both" do
+    port, server = serve(Spiffe::TLS.mtls_server_context(server_svid, authorize: Spiffe::Authorize.id(client_svid.spiffe_id)))
+    seen, line = connect(port, Spiffe::TLS.mtls_client_context(client_svid, authorize: Spiffe::Authorize.id(server_svid.spiffe_id)))
+    expect(seen).to eq("spiffe://example.org/server")
+    expect(line).to eq("hello spiffe://example.org/client\n")
+    expect(server.value.to_s).to eq("spiffe://example.org/client")
+  end
+
+  it "builds the seed's client.tls_context (mTLS client, own trust domain by default)" do
+    port, server = serve(Spiffe::TLS.mtls_server_context(server_svid, authorize: Spiffe::Authorize.any))
+    context = client.tls_context
+    expect(context).to be_frozen
+    seen, = connect(port, context)
+    expect(seen).to eq("spiffe://example.org/server")
+    expect(server.value.to_s).to eq("spiffe://example.org/server") # the default SVID is the first entry
+  end
+
+  it "rejects a server whose ID the client does not authorize" do
+    port, server = serve(Spiffe::TLS.mtls_server_context(server_svid, authorize: Spiffe::Authorize.any))
+    context = Spiffe::TLS.mtls_client_context(client_svid, authorize: Spiffe::Authorize.id("spiffe://example.org/db"))
+    expect { connect(port, context) }.to raise_error(OpenSSL::SSL::SSLError, /certificate verify failed/)
+    server.join
+  end
+
+  it "rejects a client the server does not authorize, or with no certificate" do
+    server_context = Spiffe::TLS.mtls_server_context(server_svid, authorize: Spiffe::Authorize.one_of("spiffe://example.org/other"))
+    port, server = serve(server_context)
+    expect { connect(port, Spiffe::TLS.mtls_client_context(client_svid, authorize: Spiffe::Authorize.any)) }
+      .to raise_error(OpenSSL::SSL::SSLError)
+    expect(server.value).to be_a(OpenSSL::SSL::SSLError)
+
+    port, server = serve(server_context)
+    expect { connect(port, Spiffe::TLS.tls_client_context(client_svid.bundle, authorize: Spiffe::Authorize.any)) }
+      .to raise_error(OpenSSL::SSL::SSLError)
+    expect(server.value).to be_a(OpenSSL::SSL::SSLError)
+  end
+
+  it "rejects a peer from a trust domain it has no bundle for" do
+    foreign = agent.mint_x509_svid("spiffe://partner.org/api")
+    port, server = serve(Spiffe::TLS.tls_server_context(foreign))
+    expect { connect(port, Spiffe::TLS.mtls_client_context(client_svid, authorize: Spiffe::Authorize.any)) }
+      .to raise_error(OpenSSL::SSL::SSLError, /certificate verify failed/)
+    server.join
+  end
+
+  it "accepts a federated peer only when trusted and authorized" do
+    federating = start_agent(entries: [{ spiffe_id: "spiffe://example.org/c", federates_with: ["partner.org"] }],
+                             federated_trust_domains: ["partner.org"])
+    context = federating.client.x509_context
+    expect(context.bundles.trust_domains.map(&:name)).to eq(%w[example.org partner.org])
+    foreign = federating.mint_x509_svid("spiffe://partner.org/api")
+    port, = serve(Spiffe::TLS.tls_server_context(foreign))
+    seen, = connect(port, Spiffe::TLS.mtls_client_context(context, authorize: Spiffe::Authorize.member_of("partner.org")))
+    expect(seen).to eq("spiffe://partner.org/api")
+    port, server = serve(Spiffe::TLS.tls_server_context(foreign))
+    expect { connect(port, Spiffe::TLS.mtls_client_context(context, authorize: Spiffe::Authorize.member_of("example.org"))) }
+      .to raise_error(OpenSSL::SSL::SSLError)
+    server.join
+  end
+
+  it "rejects an expired certificate" do
+    short = start_agent(entries: ["spiffe://example.org/short"], x509_svid_ttl: 1, rotation: false)
+    expiring = short.client.x509_svid
+    sleep 1.1 until expiring.expired?
+    port, server = serve(Spiffe::TLS.tls_server_context(expiring))
+    expect { connect(port, Spiffe::TLS.tls_client_context(expiring.bundle, authorize: Spiffe::Authorize.any)) }
+      .to raise_error(OpenSSL::SSL::SSLError, /certificate verify failed/)
+    server.join
+  end
+
+  it "uses the new certificate for new connections after a rotation" do
+    source = client.x509_source(hint: "server")
+    before = source.x509_svid
+    port, = serve(Spiffe::TLS.tls_server_context(source))
+    expect(connect(port, Spiffe::TLS.tls_client_context(source, authorize: Spiffe::Authorize.any)).first).to eq("spiffe://example.org/server")
+    agent.rotate!
+    source.wait_until_updated(timeout: 5)
+    expect(source.x509_svid).not_to eq(before)
+    port, = serve(Spiffe::TLS.tls_server_context(source))
+    ssl = OpenSSL::SSL::SSLSocket.new(TCPSocket.new("127.0.0.1", port), Spiffe::TLS.tls_client_context(source, authorize: Spiffe::Authorize.any))
+    ssl.connect
+    expect(ssl.peer_cert.to_der).to eq(source.x509_svid.leaf_certificate.to_der)
+    ssl.close
+  end
+
+  it "requires an authorizer where peers are verified" do
+    expect { Spiffe::TLS.mtls_client_context(client_svid, authorize: nil) }.to raise_error(ArgumentError, /authorize:/)
+    expect(Spiffe::Authorize.one_of("spiffe://example.org/a", "spiffe://example.org/b").call(Spiffe::ID.parse("spiffe://example.org/b"))).to be(true)
+  end
+end
