@@ -104,12 +104,12 @@ RSpec.describe Spiffe::Testing::Agent do
 
   describe "JWT-SVIDs" do
     it "reuses a token until half its lifetime, per audience set" do
-      agent = start_agent(entries: ["spiffe://example.org/w"], jwt_svid_ttl: 2)
+      agent = start_agent(entries: ["spiffe://example.org/w"], jwt_svid_ttl: 4)
       client = agent.client
       first = client.jwt_svid(audience: %w[a b])
       expect(client.jwt_svid(audience: %w[b a]).token).to eq(first.token)
       expect(client.jwt_svid(audience: "c").token).not_to eq(first.token)
-      sleep 1.1
+      sleep 2.1
       expect(client.jwt_svid(audience: %w[a b]).token).not_to eq(first.token)
     end
 

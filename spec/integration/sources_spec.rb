@@ -125,14 +125,14 @@ RSpec.describe "sources" do
   end
 
   describe Spiffe::JWTSource do
-    let(:agent) { start_agent(entries: ["spiffe://example.org/w"], jwt_svid_ttl: 2) }
+    let(:agent) { start_agent(entries: ["spiffe://example.org/w"], jwt_svid_ttl: 4) }
 
     it "reuses a token until half its lifetime, per audience set" do
       source = agent.client.jwt_source
       first = source.jwt_svid(audience: %w[a b])
       expect(source.jwt_svid(audience: %w[b a])).to equal(first)
       expect(source.jwt_svid(audience: "c")).not_to eq(first)
-      sleep 1.1
+      sleep 2.1
       expect(source.jwt_svid(audience: %w[a b])).not_to eq(first)
       expect(source.jwt_bundle_for("example.org").key_ids.size).to eq(1)
     end
