@@ -26,8 +26,13 @@ module Spiffe
     end
 
     # A server that presents its SVID and requires and authorizes client SVIDs.
+    # With a live source (an {X509Source}), every handshake that names a
+    # server (SNI) gets the context of the source's newest SVID, so a running
+    # server presents rotated certificates without a restart.
     # @return [OpenSSL::SSL::SSLContext]
     def mtls_server_context(source, authorize:)
+      return source.mtls_server_context(authorize: authorize) if source.respond_to?(:mtls_server_context)
+
       build(source, authorize: authorize, present: true, verify: :require)
     end
 
@@ -38,10 +43,83 @@ module Spiffe
       build(bundles, authorize: authorize, present: false, verify: :peer)
     end
 
-    # A server that presents its SVID and does not ask for client certificates.
+    # A server that presents its SVID and does not ask for client
+    # certificates. Rotation as in {.mtls_server_context}.
     # @return [OpenSSL::SSL::SSLContext]
     def tls_server_context(source)
+      return source.tls_server_context if source.respond_to?(:tls_server_context)
+
       build(source, authorize: nil, present: true, verify: :none)
+    end
+
+    # Sets up a Net::HTTP for SPIFFE mTLS: it presents the source's SVID and
+    # accepts a server whose SPIFFE ID `authorize` allows. Settings apply to
+    # the next connection; call again after rotation (or on each request with
+    # an {X509Source}, whose contexts are cached per update).
+    # @param http [Net::HTTP]
+    # @return [Net::HTTP]
+    def configure_net_http(http, source, authorize:)
+      context = source.respond_to?(:mtls_client_context) ? source.mtls_client_context(authorize: authorize) : mtls_client_context(source, authorize: authorize)
+      http.use_ssl = true
+      http.cert = context.cert
+      http.key = context.key
+      http.extra_chain_cert = context.extra_chain_cert
+      http.cert_store = context.cert_store
+      http.verify_mode = context.verify_mode
+      http.verify_callback = context.verify_callback
+      http.verify_hostname = false
+      http.min_version = OpenSSL::SSL::TLS1_2_VERSION
+      http
+    end
+
+    # Options for `WEBrick::HTTPServer.new(**options)`: HTTPS presenting the
+    # source's SVID; with `authorize`, client SVIDs are required and authorized.
+    # With an {X509Source}, clients that send SNI get rotated certificates.
+    # @return [Hash]
+    def webrick_options(source, authorize: nil)
+      context = authorize ? mtls_server_context(source, authorize: authorize) : tls_server_context(source)
+      {
+        SSLEnable: true, SSLCertificate: context.cert, SSLPrivateKey: context.key,
+        SSLExtraChainCert: context.extra_chain_cert, SSLCertificateStore: context.cert_store,
+        SSLVerifyClient: context.verify_mode, SSLVerifyCallback: context.verify_callback,
+        SSLServerNameCallback: context.servername_cb, SSLStartImmediately: true
+      }
+    end
+
+    # An `OpenSSL::SSL::SSLServer` that takes the source's current context for
+    # every accepted connection, so new connections get rotated certificates
+    # whether or not the client sends SNI.
+    class Server < OpenSSL::SSL::SSLServer
+      # @param tcp_server [TCPServer]
+      # @param source [X509Source, #x509_svid]
+      # @param authorize [#call, nil] require and authorize client SVIDs when given
+      def initialize(tcp_server, source, authorize: nil)
+        @source = source
+        @authorize = authorize
+        # SSLServer writes to the context it is given; ours are frozen and
+        # chosen per accept, so it gets a placeholder.
+        super(tcp_server, OpenSSL::SSL::SSLContext.new)
+      end
+
+      # @return [OpenSSL::SSL::SSLSocket]
+      def accept
+        socket = @svr.accept
+        begin
+          ssl = OpenSSL::SSL::SSLSocket.new(socket, current_context)
+          ssl.sync_close = true
+          ssl.accept if start_immediately
+          ssl
+        rescue StandardError
+          socket.close
+          raise
+        end
+      end
+
+      private
+
+      def current_context
+        @authorize ? TLS.mtls_server_context(@source, authorize: @authorize) : TLS.tls_server_context(@source)
+      end
     end
 
     # @return [ID, nil] the SPIFFE ID in a certificate's single URI SAN
@@ -95,8 +173,9 @@ module Spiffe
     end
 
     # @api private
-    def build(source, authorize:, present:, verify:)
+    def build(source, authorize:, present:, verify:, servername_cb: nil)
       context = OpenSSL::SSL::SSLContext.new
+      context.servername_cb = servername_cb if servername_cb
       context.min_version = OpenSSL::SSL::TLS1_2_VERSION
       if present
         svid = source.x509_svid
@@ -134,6 +213,6 @@ module Spiffe
       authorities.uniq(&:to_der).each { |cert| store.add_cert(cert) }
       store
     end
-    private_class_method :build, :bundle_lookup, :trust_store
+    private_class_method :bundle_lookup, :trust_store
   end
 end

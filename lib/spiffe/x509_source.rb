@@ -39,6 +39,8 @@ module Spiffe
       @reporter = ErrorReporter.new(logger: logger)
       @reporter.add(on_error) if on_error
       @callbacks = Callbacks.new(@reporter)
+      @tls_cache = {}
+      @tls_lock = Mutex.new
       @watch = @client.send(:start_watch, :x509_context, backoff, @reporter) { |context| changed(context) }
       @watch.value!(timeout)
     rescue StandardError
@@ -74,6 +76,38 @@ module Spiffe
     def x509_bundle_for(trust_domain)
       x509_context.bundles[trust_domain]
     end
+
+    # @!group TLS (contexts built once per update, then reused)
+
+    # @return [OpenSSL::SSL::SSLContext] see {TLS.mtls_client_context}
+    def mtls_client_context(authorize:)
+      tls_context(:mtls_client, authorize) { |context| TLS.mtls_client_context(context, authorize: authorize) }
+    end
+
+    # @return [OpenSSL::SSL::SSLContext] see {TLS.tls_client_context}
+    def tls_client_context(authorize:)
+      tls_context(:tls_client, authorize) { |context| TLS.tls_client_context(context, authorize: authorize) }
+    end
+
+    # A server context for the current SVID whose handshakes (with SNI) switch
+    # to the newest one after a rotation.
+    # @return [OpenSSL::SSL::SSLContext] see {TLS.mtls_server_context}
+    def mtls_server_context(authorize:)
+      tls_context(:mtls_server, authorize) do |context|
+        TLS.send(:build, context, authorize: authorize, present: true, verify: :require,
+                                  servername_cb: proc { mtls_server_context(authorize: authorize) })
+      end
+    end
+
+    # @return [OpenSSL::SSL::SSLContext] see {TLS.tls_server_context}
+    def tls_server_context
+      tls_context(:tls_server, nil) do |context|
+        TLS.send(:build, context, authorize: nil, present: true, verify: :none,
+                                  servername_cb: proc { tls_server_context })
+      end
+    end
+
+    # @!endgroup
 
     # Calls the block with each new {X509Context} (not with unchanged ones),
     # on the source's thread. Exceptions are reported, not raised.
@@ -128,6 +162,28 @@ module Spiffe
 
     def changed(context)
       @callbacks.call(context)
+    end
+
+    # What TLS contexts are built from: the SVID this source picks (hint,
+    # picker) and the bundles of the same update.
+    Picked = Struct.new(:x509_svid, :x509_bundles) do
+      def x509_bundle_for(trust_domain)
+        x509_bundles[trust_domain]
+      end
+    end
+    private_constant :Picked
+
+    # One context per kind, rebuilt when the snapshot or the authorizer changes.
+    def tls_context(kind, authorize)
+      snapshot = x509_context
+      @tls_lock.synchronize do
+        cached = @tls_cache[kind]
+        return cached[2] if cached && cached[0].equal?(snapshot) && cached[1].equal?(authorize)
+
+        built = yield(Picked.new(pick(snapshot), snapshot.bundles))
+        @tls_cache[kind] = [snapshot, authorize, built]
+        built
+      end
     end
 
     def pick(context)
