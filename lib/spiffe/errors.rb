@@ -30,6 +30,17 @@ module Spiffe
   class BundleError < Error; end
   # A malformed or invalid JWT-SVID.
   class JWTError < Error; end
+  # Not a JWT-SVID: bad encoding, an algorithm other than RS/PS/ES 256-512
+  # (so never `none` or HS*), a bad `typ`, no `sub`, `exp` or `kid`.
+  class JWTMalformedError < JWTError; end
+  # Past `exp` (or before `nbf`/`iat`), beyond 60 s of leeway.
+  class JWTExpiredError < JWTError; end
+  # For another audience.
+  class JWTAudienceError < JWTError; end
+  # The signature does not verify with the key (or the key type does not fit `alg`).
+  class JWTSignatureError < JWTError; end
+  # No bundle for the token's trust domain, or no key with its `kid`.
+  class JWTAuthorityNotFoundError < JWTError; end
 
   # Anything that went wrong talking to the Workload API.
   class WorkloadAPIError < Error

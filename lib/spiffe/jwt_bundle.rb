@@ -37,6 +37,12 @@ module Spiffe
       jwt_authorities[key_id]
     end
 
+    # @param key_id [String]
+    # @return [String, nil] the key's SubjectPublicKeyInfo DER
+    def key_der(key_id)
+      @keys_der[key_id]
+    end
+
     # Part of the bundle-source duck type.
     # @return [JWTBundle, nil] self if it is for that trust domain
     def jwt_bundle_for(trust_domain)

@@ -17,6 +17,44 @@ module Spiffe
     # @return [String] the registration entry's hint ("" if none)
     attr_reader :hint
 
+    # Validates a JWT-SVID offline, as go-spiffe's `jwtsvid.ParseAndValidate`:
+    # RS/PS/ES 256, 384 and 512; `typ` JWT or JOSE if present; `sub`, `exp`,
+    # `aud` and `kid` required; the key found by the subject's trust domain,
+    # then `kid`; the signature checked; audience and times with 60 s leeway.
+    #
+    # @example
+    #   svid = Spiffe::JWTSVID.parse_and_validate(token, jwt_source, audience: "my-api")
+    # @param token [String]
+    # @param bundle_source [#jwt_bundle_for] a {JWTSource}, {BundleSource}, {JWTBundleSet} or {JWTBundle}
+    # @param audience [String, Array<String>] accepted if the token has any; [] skips the check
+    # @return [JWTSVID]
+    # @raise [JWTMalformedError, JWTExpiredError, JWTAudienceError, JWTSignatureError, JWTAuthorityNotFoundError]
+    def self.parse_and_validate(token, bundle_source, audience:)
+      raise ArgumentError, "token must be a String" unless token.is_a?(String)
+
+      trust_domain, kid = Native.jwt_peek(token)
+      bundle = bundle_source.jwt_bundle_for(trust_domain)
+      from_native(Native.jwt_validate(token, Array(audience).map(&:to_s), !bundle.nil?, kid && bundle&.key_der(kid)))
+    end
+
+    # Parses a JWT-SVID and checks its claims (audience, times) without
+    # verifying the signature: for tokens that came from the agent, or to inspect.
+    # @return [JWTSVID]
+    # @raise [JWTError]
+    def self.parse_insecure(token, audience:)
+      raise ArgumentError, "token must be a String" unless token.is_a?(String)
+
+      from_native(Native.jwt_parse_insecure(token, Array(audience).map(&:to_s)))
+    end
+
+    # @api private
+    # Builds a JWTSVID from a native row `[token, id, audience, exp, claims, hint]`.
+    def self.from_native(row)
+      token, id, audience, expires_at, claims, hint = row
+      new(token: token, spiffe_id: id, audience: audience, expires_at: Time.at(expires_at).utc,
+          claims: claims, hint: hint)
+    end
+
     # @param token [String] compact JWS
     # @param spiffe_id [ID, String]
     # @param audience [Array<String>]

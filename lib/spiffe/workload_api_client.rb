@@ -95,7 +95,7 @@ module Spiffe
       end
 
       id = spiffe_id && ID.parse(spiffe_id).to_s
-      @native.jwt_svids(audiences, id).map { |row| build_jwt_svid(row) }
+      @native.jwt_svids(audiences, id).map { |row| JWTSVID.from_native(row) }
     end
 
     # @return [JWTBundleSet] JWT bundles (JWKS) of the own and federated trust domains
@@ -112,7 +112,7 @@ module Spiffe
       raise ArgumentError, "token must be a non-empty String" unless token.is_a?(String) && !token.empty?
       raise ArgumentError, "audience must be a non-empty String" unless audience.is_a?(String) && !audience.empty?
 
-      build_jwt_svid(@native.validate_jwt_svid(token, audience))
+      JWTSVID.from_native(@native.validate_jwt_svid(token, audience))
     end
 
     # An mTLS client context from the current X.509 context: it presents this
@@ -302,12 +302,6 @@ module Spiffe
           bundle: ders && X509Bundle.new(spiffe_id.trust_domain, ders)
         )
       end
-    end
-
-    def build_jwt_svid(row)
-      token, id, audience, expires_at, claims, hint = row
-      JWTSVID.new(token: token, spiffe_id: id, audience: audience, expires_at: Time.at(expires_at).utc,
-                  claims: claims, hint: hint)
     end
   end
 end

@@ -34,6 +34,16 @@ pub enum ErrorKind {
     Bundle,
     /// A malformed or invalid JWT-SVID.
     Jwt,
+    /// A JWT that does not parse, or lacks required header fields or claims.
+    JwtMalformed,
+    /// A JWT past its `exp` (or before `nbf`/`iat`), with 60 s leeway.
+    JwtExpired,
+    /// A JWT whose `aud` has none of the expected audiences.
+    JwtAudience,
+    /// A JWT whose signature does not verify with its authority's key.
+    JwtSignature,
+    /// No bundle for the JWT's trust domain, or no key with its `kid`.
+    JwtAuthorityNotFound,
     /// A malformed SPIFFE ID or trust domain.
     InvalidId,
     /// The client was shut down.

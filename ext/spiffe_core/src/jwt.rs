@@ -2,12 +2,13 @@
 //! tokens it receives (`ParseInsecure`: no signature check, since the token came
 //! from the agent over a local socket).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::id::SpiffeId;
 use crate::jws::{Algorithm, ALLOWED};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
+use openssl::pkey::{PKey, Public};
 use serde_json::{Map, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -134,8 +135,114 @@ pub struct JwtSvid {
     pub hint: String,
 }
 
-fn jwt_error(message: impl std::fmt::Display) -> Error {
-    Error::jwt(format!("jwtsvid: {message}"))
+fn typed(kind: ErrorKind, message: impl std::fmt::Display) -> Error {
+    Error::new(kind, format!("jwtsvid: {message}"))
+}
+
+/// Claim check failures, typed; go-jose's own time errors keep their text.
+fn claims_error(message: String) -> Error {
+    if message.starts_with("expected audience") {
+        typed(ErrorKind::JwtAudience, message)
+    } else if message.starts_with("go-jose/") {
+        Error::new(ErrorKind::JwtExpired, message)
+    } else {
+        typed(ErrorKind::JwtExpired, message)
+    }
+}
+
+/// How [`parse_and_validate`] finds the signing key.
+pub enum Authority {
+    /// The token's trust domain has no bundle.
+    NoBundle,
+    /// The bundle has no key with the token's `kid`.
+    NoKey,
+    Key(PKey<Public>),
+}
+
+/// The checks that need no key: the token parses with an allowed `alg`,
+/// `typ` is JWT or JOSE, `sub` is a SPIFFE ID and `exp` is present.
+fn preflight(token: &str) -> Result<(Decoded<'_>, SpiffeId, i64)> {
+    let decoded =
+        decode(token).map_err(|_| typed(ErrorKind::JwtMalformed, "unable to parse JWT token"))?;
+    if let Some(typ) = decoded.header.get("typ") {
+        if typ != "JWT" && typ != "JOSE" {
+            return Err(typed(
+                ErrorKind::JwtMalformed,
+                "token header type not equal to either JWT or JOSE",
+            ));
+        }
+    }
+    let subject = decoded
+        .subject()
+        .ok_or_else(|| typed(ErrorKind::JwtMalformed, "token missing subject claim"))?;
+    let expires_at = decoded
+        .time_claim("exp")
+        .ok_or_else(|| typed(ErrorKind::JwtMalformed, "token missing exp claim"))?;
+    let spiffe_id = SpiffeId::parse(subject).map_err(|e| {
+        typed(
+            ErrorKind::JwtMalformed,
+            format!("token has an invalid subject claim: {e}"),
+        )
+    })?;
+    Ok((decoded, spiffe_id, expires_at))
+}
+
+/// Which key a token needs: its subject's trust domain and its `kid` (if any).
+pub fn peek(token: &str) -> Result<(SpiffeId, Option<String>)> {
+    let (decoded, spiffe_id, _) = preflight(token)?;
+    Ok((spiffe_id, decoded.kid().map(str::to_owned)))
+}
+
+/// go-spiffe's `jwtsvid.ParseAndValidate`: the checks of [`parse_insecure`]
+/// plus a required `kid`, the key looked up by the token's trust domain and
+/// `kid`, and the signature verified with it (the algorithm must fit the key).
+pub fn parse_and_validate(
+    token: &str,
+    expected_audience: &[String],
+    authority: impl FnOnce(&SpiffeId, &str) -> Authority,
+    now: i64,
+) -> Result<JwtSvid> {
+    let (decoded, spiffe_id, expires_at) = preflight(token)?;
+    let kid = decoded
+        .kid()
+        .ok_or_else(|| typed(ErrorKind::JwtMalformed, "token header missing key id"))?;
+    let td = spiffe_id.trust_domain().name().to_owned();
+    let key = match authority(&spiffe_id, kid) {
+        Authority::Key(key) => key,
+        Authority::NoBundle => {
+            return Err(typed(
+                ErrorKind::JwtAuthorityNotFound,
+                format!("no bundle found for trust domain {td:?}"),
+            ))
+        }
+        Authority::NoKey => {
+            return Err(typed(
+                ErrorKind::JwtAuthorityNotFound,
+                format!("no JWT authority {kid:?} found for trust domain {td:?}"),
+            ))
+        }
+    };
+    match crate::jws::verify(
+        decoded.alg,
+        &key,
+        decoded.signing_input.as_bytes(),
+        &decoded.signature,
+    ) {
+        Ok(true) => {}
+        _ => return Err(typed(
+            ErrorKind::JwtSignature,
+            "unable to get claims from token: go-jose/go-jose: error in cryptographic primitive",
+        )),
+    }
+    check_claims(&decoded, expected_audience, now).map_err(claims_error)?;
+    Ok(JwtSvid {
+        token: token.to_owned(),
+        spiffe_id,
+        audience: decoded.audience(),
+        expires_at,
+        claims: decoded.claims,
+        hint: String::new(),
+    })
 }
 
 fn quoted_list(values: &[String]) -> String {
@@ -192,23 +299,8 @@ pub fn parse_insecure(
     hint: &str,
     now: i64,
 ) -> Result<JwtSvid> {
-    let decoded = decode(token).map_err(|_| jwt_error("unable to parse JWT token"))?;
-    if let Some(typ) = decoded.header.get("typ") {
-        if typ != "JWT" && typ != "JOSE" {
-            return Err(jwt_error(
-                "token header type not equal to either JWT or JOSE",
-            ));
-        }
-    }
-    let subject = decoded
-        .subject()
-        .ok_or_else(|| jwt_error("token missing subject claim"))?;
-    let expires_at = decoded
-        .time_claim("exp")
-        .ok_or_else(|| jwt_error("token missing exp claim"))?;
-    let spiffe_id = SpiffeId::parse(subject)
-        .map_err(|e| jwt_error(format!("token has an invalid subject claim: {e}")))?;
-    check_claims(&decoded, expected_audience, now).map_err(jwt_error)?;
+    let (decoded, spiffe_id, expires_at) = preflight(token)?;
+    check_claims(&decoded, expected_audience, now).map_err(claims_error)?;
     Ok(JwtSvid {
         token: token.to_owned(),
         spiffe_id,
@@ -217,6 +309,188 @@ pub fn parse_insecure(
         claims: decoded.claims,
         hint: hint.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod validate_tests {
+    use super::*;
+    use crate::jws::{self, Algorithm};
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::nid::Nid;
+    use openssl::pkey::Private;
+    use openssl::rsa::Rsa;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn sign(alg: Algorithm, key: &PKey<Private>, header: Value, claims: Value) -> String {
+        let input = format!(
+            "{}.{}",
+            encode_b64(header.to_string().as_bytes()),
+            encode_b64(claims.to_string().as_bytes())
+        );
+        format!(
+            "{input}.{}",
+            encode_b64(&jws::sign(alg, key, input.as_bytes()).unwrap())
+        )
+    }
+
+    fn public(key: &PKey<Private>) -> PKey<Public> {
+        PKey::public_key_from_der(&key.public_key_to_der().unwrap()).unwrap()
+    }
+
+    fn claims() -> Value {
+        json!({"sub": "spiffe://example.org/w", "aud": ["api"], "exp": NOW + 300, "iat": NOW})
+    }
+
+    fn validate(token: &str, key: &PKey<Private>) -> Result<JwtSvid> {
+        let public = public(key);
+        parse_and_validate(
+            token,
+            &["api".into()],
+            |id, kid| match (id.trust_domain().name(), kid) {
+                ("example.org", "k1") => Authority::Key(public),
+                ("example.org", _) => Authority::NoKey,
+                _ => Authority::NoBundle,
+            },
+            NOW,
+        )
+    }
+
+    #[test]
+    fn validates_every_allowed_algorithm() {
+        let rsa = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let ec = |nid| {
+            PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(nid).unwrap()).unwrap())
+                .unwrap()
+        };
+        let cases = [
+            (Algorithm::ES256, ec(Nid::X9_62_PRIME256V1)),
+            (Algorithm::ES384, ec(Nid::SECP384R1)),
+            (Algorithm::ES512, ec(Nid::SECP521R1)),
+            (Algorithm::RS256, rsa.clone()),
+            (Algorithm::RS384, rsa.clone()),
+            (Algorithm::RS512, rsa.clone()),
+            (Algorithm::PS256, rsa.clone()),
+            (Algorithm::PS384, rsa.clone()),
+            (Algorithm::PS512, rsa),
+        ];
+        for (alg, key) in cases {
+            let token = sign(
+                alg,
+                &key,
+                json!({"alg": alg.name(), "kid": "k1", "typ": "JWT"}),
+                claims(),
+            );
+            let svid = validate(&token, &key).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            assert_eq!(svid.spiffe_id.to_string(), "spiffe://example.org/w");
+        }
+    }
+
+    #[test]
+    fn rejects_with_typed_go_spiffe_errors() {
+        let key = PKey::from_ec_key(
+            EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+        )
+        .unwrap();
+        let header = json!({"alg": "ES256", "kid": "k1"});
+        let fail = |token: String| validate(&token, &key).unwrap_err();
+        let none = format!(
+            "{}.{}.",
+            encode_b64(br#"{"alg":"none","kid":"k1"}"#),
+            encode_b64(claims().to_string().as_bytes())
+        );
+        assert_eq!(fail(none).kind, ErrorKind::JwtMalformed);
+        let hs = format!(
+            "{}.{}.AAAA",
+            encode_b64(br#"{"alg":"HS256","kid":"k1"}"#),
+            encode_b64(claims().to_string().as_bytes())
+        );
+        assert_eq!(fail(hs).message, "jwtsvid: unable to parse JWT token");
+        let expired = fail(sign(
+            Algorithm::ES256,
+            &key,
+            header.clone(),
+            json!({"sub": "spiffe://example.org/w", "aud": ["api"], "exp": NOW - 61}),
+        ));
+        assert_eq!(
+            (expired.kind, expired.message.as_str()),
+            (ErrorKind::JwtExpired, "jwtsvid: token has expired")
+        );
+        let audience = fail(sign(
+            Algorithm::ES256,
+            &key,
+            header.clone(),
+            json!({"sub": "spiffe://example.org/w", "aud": "x", "exp": NOW + 60}),
+        ));
+        assert_eq!(audience.kind, ErrorKind::JwtAudience);
+        let unknown = fail(sign(
+            Algorithm::ES256,
+            &key,
+            json!({"alg": "ES256", "kid": "k2"}),
+            claims(),
+        ));
+        assert_eq!(
+            unknown.message,
+            "jwtsvid: no JWT authority \"k2\" found for trust domain \"example.org\""
+        );
+        let foreign = fail(sign(
+            Algorithm::ES256,
+            &key,
+            header.clone(),
+            json!({"sub": "spiffe://other.org/w", "aud": ["api"], "exp": NOW + 60}),
+        ));
+        assert_eq!(
+            (foreign.kind, foreign.message.as_str()),
+            (
+                ErrorKind::JwtAuthorityNotFound,
+                "jwtsvid: no bundle found for trust domain \"other.org\""
+            )
+        );
+        let no_kid = fail(sign(
+            Algorithm::ES256,
+            &key,
+            json!({"alg": "ES256"}),
+            claims(),
+        ));
+        assert_eq!(no_kid.message, "jwtsvid: token header missing key id");
+        let mut tampered = sign(Algorithm::ES256, &key, header.clone(), claims());
+        let at = tampered.find('.').unwrap() + 3;
+        tampered.replace_range(
+            at..at + 1,
+            if &tampered[at..at + 1] == "A" {
+                "B"
+            } else {
+                "A"
+            },
+        );
+        assert!(matches!(
+            fail(tampered).kind,
+            ErrorKind::JwtSignature | ErrorKind::JwtMalformed
+        ));
+        let rsa = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mismatch = sign(
+            Algorithm::RS256,
+            &rsa,
+            json!({"alg": "RS256", "kid": "k1"}),
+            claims(),
+        );
+        assert_eq!(
+            fail(mismatch).kind,
+            ErrorKind::JwtSignature,
+            "an RS256 token against an EC key"
+        );
+        let wrong_key = sign(
+            Algorithm::ES256,
+            &PKey::from_ec_key(
+                EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+            )
+            .unwrap(),
+            header,
+            claims(),
+        );
+        assert_eq!(fail(wrong_key).kind, ErrorKind::JwtSignature);
+    }
 }
 
 #[cfg(test)]

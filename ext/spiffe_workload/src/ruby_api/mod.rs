@@ -3,6 +3,7 @@
 mod agent;
 mod client;
 mod id;
+mod jwt;
 mod watcher;
 
 use magnus::{Error, RModule, Ruby};
@@ -11,5 +12,6 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     client::init(ruby, native)?;
     agent::init(ruby, native)?;
     watcher::init(ruby, native)?;
+    jwt::init(ruby, native)?;
     id::init(ruby, native)
 }
