@@ -38,20 +38,24 @@ impl NativeAgent {
         })
     }
 
+    /// Runs `f` on the agent under its lock; the Ruby error is built after
+    /// the lock is released (see `NativeClient::client`).
     fn with_agent<T>(
         &self,
         ruby: &Ruby,
         f: impl FnOnce(&Agent) -> Result<T, CoreError>,
     ) -> Result<T, Error> {
-        let agent = self.agent.lock().unwrap_or_else(|p| p.into_inner());
-        match agent.as_ref().map(ForkLocal::get) {
-            Some(Some(agent)) => f(agent).or_raise(ruby),
-            Some(None) => Err(closed(
-                "this agent belongs to the parent process; start a new one after fork",
-            ))
-            .or_raise(ruby),
-            None => Err(closed("the agent was closed")).or_raise(ruby),
-        }
+        let result = {
+            let agent = self.agent.lock().unwrap_or_else(|p| p.into_inner());
+            match agent.as_ref().map(ForkLocal::get) {
+                Some(Some(agent)) => f(agent),
+                Some(None) => Err(closed(
+                    "this agent belongs to the parent process; start a new one after fork",
+                )),
+                None => Err(closed("the agent was closed")),
+            }
+        };
+        result.or_raise(ruby)
     }
 
     /// Runs an async operation that needs the agent by value, without the GVL.

@@ -47,18 +47,28 @@ impl NativeClient {
         })
     }
 
-    /// This process's client, connecting lazily.
+    /// This process's client, connecting lazily. Errors are built into Ruby
+    /// exceptions only after the lock is released: creating one runs Ruby
+    /// code, which may switch threads, and a thread blocked on this lock
+    /// while holding the GVL would then deadlock the process.
     fn client(&self, ruby: &Ruby) -> Result<Arc<Client>, Error> {
+        self.connect().or_raise(ruby)
+    }
+
+    fn connect(&self) -> Result<Arc<Client>, CoreError> {
         let mut connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
         let Some(slot) = connection.as_mut() else {
-            return Err(CoreError::new(ErrorKind::Closed, "the Workload API client was shut down; create a new one with Spiffe.workload_api_client")).or_raise(ruby);
+            return Err(CoreError::new(
+                ErrorKind::Closed,
+                "the Workload API client was shut down; create a new one with Spiffe.workload_api_client",
+            ));
         };
         if let Some(client) = slot.as_ref().and_then(ForkLocal::get) {
             return Ok(client.clone());
         }
-        let handle = runtime::handle().or_raise(ruby)?;
+        let handle = runtime::handle()?;
         let _context = handle.enter();
-        let client = Arc::new(Client::new(self.endpoint.clone(), self.timeout).or_raise(ruby)?);
+        let client = Arc::new(Client::new(self.endpoint.clone(), self.timeout)?);
         if let Some(inherited) = slot.replace(ForkLocal::new(client.clone())) {
             drop(inherited.into_inner());
         }
