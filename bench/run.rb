@@ -163,6 +163,51 @@ Spiffe::Testing::Agent.start(entries: ["spiffe://example.org/bench"], rotation: 
   results[:shutdown_ms_with_6_watches] = ((now - start) * 1000).round(2)
 end
 
+# TLS and offline JWT validation.
+require "socket"
+Spiffe::Testing::Agent.start(entries: ["spiffe://example.org/bench"]) do |agent|
+  client = agent.client
+  svid = client.x509_svid
+  svid.private_key # parsed once, as a source holds it
+  authorize = Spiffe::Authorize.any
+  builds = 2000
+  start = now
+  builds.times { Spiffe::TLS.mtls_client_context(svid, authorize: authorize) }
+  results[:tls_context_build_us] = ((now - start) / builds * 1e6).round(1)
+
+  tcp = TCPServer.new("127.0.0.1", 0)
+  server = Spiffe::TLS::Server.new(tcp, svid, authorize: authorize)
+  acceptor = Thread.new do
+    loop { server.accept.close }
+  rescue IOError, OpenSSL::SSL::SSLError, SystemCallError
+    nil
+  end
+  context = Spiffe::TLS.mtls_client_context(svid, authorize: authorize)
+  count = 0
+  stop = now + 2.0
+  while now < stop
+    ssl = OpenSSL::SSL::SSLSocket.new(TCPSocket.new("127.0.0.1", tcp.addr[1]), context)
+    ssl.connect
+    ssl.close
+    count += 1
+  end
+  results[:mtls_handshakes_per_s] = (count / 2.0).round
+  server.close
+  acceptor.kill
+end
+
+results[:jwt_offline_validations_per_s] = %w[ES256 ES384 RS256 PS256].to_h do |alg|
+  Spiffe::Testing::Agent.start(entries: ["spiffe://example.org/bench"], jwt_algorithm: alg) do |agent|
+    client = agent.client
+    token = client.jwt_svid(audience: "bench").token
+    bundles = client.jwt_bundles
+    n = 3000
+    start = now
+    n.times { Spiffe::JWTSVID.parse_and_validate(token, bundles, audience: "bench") }
+    [alg, (n / (now - start)).round]
+  end
+end
+
 rows = [
   ["x509_svid (reused client)", results[:x509_svid]],
   ["x509_svid + private_key", results[:x509_svid_with_key]],
@@ -184,6 +229,9 @@ r = results[:rotation_to_callback]
 puts "rotation push -> Ruby callback: p50 #{r[:p50_us]} µs, p99 #{r[:p99_us]} µs; cached source read " \
      "#{results[:cached_read_ns]} ns; per source #{results[:per_source][:threads]} threads, " \
      "#{results[:per_source][:fds]} fds; shutdown with 6 watches #{results[:shutdown_ms_with_6_watches]} ms"
+puts "TLS: mTLS context from a cached SVID #{results[:tls_context_build_us]} µs; " \
+     "#{results[:mtls_handshakes_per_s]} mTLS handshakes/s (Ruby client and server in one process)"
+puts "offline JWT-SVID validations/s: " + results[:jwt_offline_validations_per_s].map { |k, v| "#{k} #{v}" }.join(", ")
 a = results[:agent]
 puts "agent: mint time per SVID (µs): " + a[:mint_us_per_svid].map { |k, v| "#{k} #{v}" }.join(", ")
 puts "agent: x509_svid with a unix:path selector p50 #{a[:path_attested_x509_svid][:p50_us]} µs, " \

@@ -29,11 +29,11 @@ File.write("Makefile", <<~MAKE)
 
   $(DLLIB): FORCE
   \tcd "#{workspace}" && RUBY="#{RbConfig.ruby}" "#{cargo}" build --locked --release -p spiffe_workload --target-dir "#{target_dir}"
-  \tcp "#{built}" $(DLLIB)
+  \tcp "#{built}" $(DLLIB).tmp && mv -f $(DLLIB).tmp $(DLLIB)
 
   install: $(DLLIB)
   \tmkdir -p "$(sitearchdir)$(target_prefix)"
-  \tcp $(DLLIB) "$(sitearchdir)$(target_prefix)/$(DLLIB)"
+  \tcp $(DLLIB) "$(sitearchdir)$(target_prefix)/$(DLLIB).tmp" && mv -f "$(sitearchdir)$(target_prefix)/$(DLLIB).tmp" "$(sitearchdir)$(target_prefix)/$(DLLIB)"
   #{from_gem ? "\trm -rf \"#{target_dir}\"" : ""}
 
   clean:

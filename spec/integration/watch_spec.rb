@@ -78,6 +78,7 @@ RSpec.describe "watching for rotation" do
   end
 
   it "stops every watch within a moment of shutdown, leaking no thread or fd" do
+    agent # the agent lives in this process: its listener is not the client's
     threads_before = Thread.list.size
     fds_before = open_fds
     watch_client = agent.client
@@ -92,6 +93,8 @@ RSpec.describe "watching for rotation" do
     expect { source.x509_svid }.to raise_error(Spiffe::ClosedError)
     eventually { Thread.list.size <= threads_before }
     GC.start
-    eventually { open_fds <= fds_before + 1 }
+    # The agent's end of the closed connection may linger a moment; the
+    # 20-restart source spec checks that nothing accumulates.
+    eventually(10) { open_fds <= fds_before + 1 }
   end
 end
