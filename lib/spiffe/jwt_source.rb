@@ -10,22 +10,19 @@ module Spiffe
   #   source = client.jwt_source
   #   request["Authorization"] = "Bearer #{source.jwt_svid(audience: 'vault').token}"
   class JWTSource
+    include Source
+
     DEFAULT_TIMEOUT = 10
 
     # Waits for the first JWT bundles.
     # @param (see X509Source#initialize)
     def initialize(client: nil, socket_path: nil, timeout: DEFAULT_TIMEOUT, backoff: Backoff::DEFAULT,
                    logger: nil, on_error: nil)
-      @owns_client = client.nil?
-      @client = client || Spiffe.workload_api_client(socket_path: socket_path)
-      @timeout = timeout
-      @reporter = ErrorReporter.new(logger: logger)
-      @reporter.add(on_error) if on_error
-      @callbacks = Callbacks.new(@reporter)
+      setup_source(client: client, socket_path: socket_path, timeout: timeout, logger: logger, on_error: on_error)
       @cache = {}
       @key_locks = Hash.new { |locks, key| locks[key] = Mutex.new }
       @cache_lock = Mutex.new
-      @watch = @client.send(:start_watch, :jwt_bundles, backoff, @reporter) { |bundles| @callbacks.call(bundles) }
+      @watch = follow(:jwt_bundles, backoff)
       @watch.value!(timeout)
     rescue StandardError
       close
@@ -56,9 +53,7 @@ module Spiffe
 
     # @return [JWTBundleSet] the latest JWT bundles
     def jwt_bundles
-      raise ClosedError, "the JWTSource was closed" if closed?
-
-      @watch.value!(@timeout)
+      read(@watch)
     end
 
     # @return [JWTBundle, nil]
@@ -66,35 +61,12 @@ module Spiffe
       jwt_bundles[trust_domain]
     end
 
-    # Calls the block with each new {JWTBundleSet}. Exceptions are reported.
-    def on_update(&block)
-      @callbacks.add(block)
-    end
-
-    def wait_until_updated(timeout: nil)
-      @watch.wait_until_updated(timeout)
-    end
 
     # @return [Boolean] open and following the agent
     def healthy?
       !closed? && !@watch.terminal && !@watch.value.nil?
     end
 
-    def status
-      @watch.status
-    end
-
-    # Idempotent; later calls raise {ClosedError}.
-    def close
-      @closed = true
-      @watch&.close
-      @client.shutdown if @owns_client && @client
-      nil
-    end
-
-    def closed?
-      @closed || @watch.closed?
-    end
 
     def inspect
       "#<Spiffe::JWTSource #{@client.endpoint} cached=#{@cache.size}#{closed? ? ' closed' : ''}>"

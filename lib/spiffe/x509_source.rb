@@ -14,6 +14,8 @@ module Spiffe
   #   source.on_update { |context| reload_tls(context) }
   #   source.close
   class X509Source
+    include Source
+
     DEFAULT_TIMEOUT = 10
 
     # Waits for the first update.
@@ -31,17 +33,12 @@ module Spiffe
     # @raise [InvalidArgumentError] the agent refused the watch for good
     def initialize(client: nil, socket_path: nil, timeout: DEFAULT_TIMEOUT, hint: nil, picker: nil,
                    backoff: Backoff::DEFAULT, logger: nil, on_error: nil)
-      @owns_client = client.nil?
-      @client = client || Spiffe.workload_api_client(socket_path: socket_path)
-      @timeout = timeout
+      setup_source(client: client, socket_path: socket_path, timeout: timeout, logger: logger, on_error: on_error)
       @picker = picker || (hint && ->(svids) { svids.find { |svid| svid.hint == hint } })
       @hint = hint
-      @reporter = ErrorReporter.new(logger: logger)
-      @reporter.add(on_error) if on_error
-      @callbacks = Callbacks.new(@reporter)
       @tls_cache = {}
       @tls_lock = Mutex.new
-      @watch = @client.send(:start_watch, :x509_context, backoff, @reporter) { |context| changed(context) }
+      @watch = follow(:x509_context, backoff)
       @watch.value!(timeout)
     rescue StandardError
       close
@@ -50,9 +47,7 @@ module Spiffe
 
     # @return [X509Context] the latest SVIDs and bundles, one consistent snapshot
     def x509_context
-      raise ClosedError, "the X509Source was closed" if closed?
-
-      @watch.value!(@timeout)
+      read(@watch)
     end
 
     # @return [X509SVID] the default SVID, or the one the hint or picker selects
@@ -109,24 +104,7 @@ module Spiffe
 
     # @!endgroup
 
-    # Calls the block with each new {X509Context} (not with unchanged ones),
-    # on the source's thread. Exceptions are reported, not raised.
-    # @return [Proc] the block (pass it to {#remove_callback})
-    def on_update(&block)
-      @callbacks.add(block)
-    end
 
-    # @param block [Proc] as returned by {#on_update}
-    def remove_callback(block)
-      @callbacks.delete(block)
-    end
-
-    # Waits for the next update.
-    # @param timeout [Numeric, nil] seconds; nil waits forever
-    # @return [Boolean] false on timeout
-    def wait_until_updated(timeout: nil)
-      @watch.wait_until_updated(timeout)
-    end
 
     # @return [Boolean] open, following the agent, and holding an unexpired SVID
     def healthy?
@@ -137,32 +115,13 @@ module Spiffe
       !svid.nil? && !svid.expired?
     end
 
-    # @return [Watch::Status] connected?, last_error, reconnects, updated_at
-    def status
-      @watch.status
-    end
 
-    # Stops following the agent; later reads raise {ClosedError}. Idempotent.
-    def close
-      @closed = true
-      @watch&.close
-      @client.shutdown if @owns_client && @client
-      nil
-    end
-
-    def closed?
-      @closed || @watch.closed?
-    end
 
     def inspect
       "#<Spiffe::X509Source #{@client.endpoint}#{closed? ? ' closed' : ''}>"
     end
 
     private
-
-    def changed(context)
-      @callbacks.call(context)
-    end
 
     # What TLS contexts are built from: the SVID this source picks (hint,
     # picker) and the bundles of the same update.

@@ -187,6 +187,27 @@ fn preflight(token: &str) -> Result<(Decoded<'_>, SpiffeId, i64)> {
     Ok((decoded, spiffe_id, expires_at))
 }
 
+/// The claim checks shared by both parsers, then the SVID.
+fn accept(
+    token: &str,
+    decoded: Decoded<'_>,
+    spiffe_id: SpiffeId,
+    expires_at: i64,
+    expected_audience: &[String],
+    now: i64,
+    hint: &str,
+) -> Result<JwtSvid> {
+    check_claims(&decoded, expected_audience, now).map_err(claims_error)?;
+    Ok(JwtSvid {
+        token: token.to_owned(),
+        spiffe_id,
+        audience: decoded.audience(),
+        expires_at,
+        claims: decoded.claims,
+        hint: hint.to_owned(),
+    })
+}
+
 /// Which key a token needs: its subject's trust domain and its `kid` (if any).
 pub fn peek(token: &str) -> Result<(SpiffeId, Option<String>)> {
     let (decoded, spiffe_id, _) = preflight(token)?;
@@ -234,15 +255,15 @@ pub fn parse_and_validate(
             "unable to get claims from token: go-jose/go-jose: error in cryptographic primitive",
         )),
     }
-    check_claims(&decoded, expected_audience, now).map_err(claims_error)?;
-    Ok(JwtSvid {
-        token: token.to_owned(),
+    accept(
+        token,
+        decoded,
         spiffe_id,
-        audience: decoded.audience(),
         expires_at,
-        claims: decoded.claims,
-        hint: String::new(),
-    })
+        expected_audience,
+        now,
+        "",
+    )
 }
 
 fn quoted_list(values: &[String]) -> String {
@@ -300,15 +321,15 @@ pub fn parse_insecure(
     now: i64,
 ) -> Result<JwtSvid> {
     let (decoded, spiffe_id, expires_at) = preflight(token)?;
-    check_claims(&decoded, expected_audience, now).map_err(claims_error)?;
-    Ok(JwtSvid {
-        token: token.to_owned(),
+    accept(
+        token,
+        decoded,
         spiffe_id,
-        audience: decoded.audience(),
         expires_at,
-        claims: decoded.claims,
-        hint: hint.to_owned(),
-    })
+        expected_audience,
+        now,
+        hint,
+    )
 }
 
 #[cfg(test)]
