@@ -141,7 +141,6 @@ module Spiffe
       @status = Status.new(connected: false, last_error: nil, reconnects: 0, updated_at: nil)
     end
 
-    # rubocop:disable Metrics/ParameterLists
     def handle(row)
       version, seq, payload, last_error, errors, terminal, connected, reconnects = row
       if seq > @native_seq && payload
@@ -160,7 +159,6 @@ module Spiffe
       end
       [version, !terminal.nil?]
     end
-    # rubocop:enable Metrics/ParameterLists
 
     def publish(value)
       @lock.synchronize do

@@ -19,14 +19,16 @@ pub struct SigningKey {
     pub alg: Algorithm,
 }
 
-pub fn random_kid() -> String {
+/// A SPIRE-style key ID: 32 random alphanumeric characters.
+pub fn random_kid() -> Result<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = [0u8; 32];
-    rand_bytes(&mut bytes).expect("the OS random source failed");
-    bytes
+    rand_bytes(&mut bytes)
+        .map_err(|e| Error::internal(format!("no randomness for a key ID: {e}")))?;
+    Ok(bytes
         .iter()
         .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
+        .collect())
 }
 
 impl SigningKey {
@@ -36,7 +38,7 @@ impl SigningKey {
             None => Algorithm::for_key(&key)?,
         };
         Ok(Self {
-            kid: random_kid(),
+            kid: random_kid()?,
             key,
             alg,
         })
