@@ -42,11 +42,9 @@ module Spiffe
       jwt_bundles[trust_domain]
     end
 
-
     def healthy?
       !closed? && [@x509, @jwt].none?(&:terminal) && !@x509.value.nil? && !@jwt.value.nil?
     end
-
 
   end
 end

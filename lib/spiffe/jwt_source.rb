@@ -61,12 +61,10 @@ module Spiffe
       jwt_bundles[trust_domain]
     end
 
-
     # @return [Boolean] open and following the agent
     def healthy?
       !closed? && !@watch.terminal && !@watch.value.nil?
     end
-
 
     def inspect
       "#<Spiffe::JWTSource #{@client.endpoint} cached=#{@cache.size}#{closed? ? ' closed' : ''}>"

@@ -89,22 +89,20 @@ module Spiffe
     # @return [OpenSSL::SSL::SSLContext] see {TLS.mtls_server_context}
     def mtls_server_context(authorize:)
       tls_context(:mtls_server, authorize) do |context|
-        TLS.send(:build, context, authorize: authorize, present: true, verify: :require,
-                                  servername_cb: proc { mtls_server_context(authorize: authorize) })
+        TLS.build(context, authorize: authorize, present: true, verify: :require,
+                        servername_cb: proc { mtls_server_context(authorize: authorize) })
       end
     end
 
     # @return [OpenSSL::SSL::SSLContext] see {TLS.tls_server_context}
     def tls_server_context
       tls_context(:tls_server, nil) do |context|
-        TLS.send(:build, context, authorize: nil, present: true, verify: :none,
-                                  servername_cb: proc { tls_server_context })
+        TLS.build(context, authorize: nil, present: true, verify: :none,
+                        servername_cb: proc { tls_server_context })
       end
     end
 
     # @!endgroup
-
-
 
     # @return [Boolean] open, following the agent, and holding an unexpired SVID
     def healthy?
@@ -114,8 +112,6 @@ module Spiffe
       svid = context && (pick(context) rescue nil) # rubocop:disable Style/RescueModifier
       !svid.nil? && !svid.expired?
     end
-
-
 
     def inspect
       "#<Spiffe::X509Source #{@client.endpoint}#{closed? ? ' closed' : ''}>"
