@@ -131,6 +131,16 @@ module Spiffe
       nil
     end
 
+    # @return [Boolean] whether a certificate may be an X.509-SVID leaf: not a
+    #   CA, and neither keyCertSign nor cRLSign
+    def svid_leaf?(cert)
+      constraints = cert.extensions.find { |ext| ext.oid == "basicConstraints" }
+      return false if constraints&.value&.include?("CA:TRUE")
+
+      usage = cert.extensions.find { |ext| ext.oid == "keyUsage" }&.value.to_s
+      !usage.include?("Certificate Sign") && !usage.include?("CRL Sign")
+    end
+
     # The verify callback: what go-spiffe's `x509svid.Verify` checks, on top
     # of OpenSSL's path validation against every trusted root.
     # @api private
@@ -146,7 +156,7 @@ module Spiffe
 
         chain = store_context.chain
         id = TLS.spiffe_id_of(chain.first)
-        return reject(store_context) unless id && svid_leaf?(chain.first)
+        return reject(store_context) unless id && TLS.svid_leaf?(chain.first)
 
         bundle = @bundles.x509_bundle_for(id.trust_domain)
         return reject(store_context) unless bundle&.authorities_der&.include?(chain.last.to_der)
@@ -161,14 +171,6 @@ module Spiffe
       def reject(store_context)
         store_context.error = OpenSSL::X509::V_ERR_APPLICATION_VERIFICATION
         false
-      end
-
-      def svid_leaf?(cert)
-        constraints = cert.extensions.find { |ext| ext.oid == "basicConstraints" }
-        return false if constraints&.value&.include?("CA:TRUE")
-
-        usage = cert.extensions.find { |ext| ext.oid == "keyUsage" }&.value.to_s
-        !usage.include?("Certificate Sign") && !usage.include?("CRL Sign")
       end
     end
 

@@ -19,6 +19,76 @@ module Spiffe
     # @return [X509Bundle, nil] the bundle of the SVID's trust domain, from the same update
     attr_reader :bundle
 
+    # Parses an X.509-SVID from PEM or DER, with the checks the Workload API
+    # client makes (one URI SAN, not a CA, key usage, signing certificates are
+    # CAs, the key matches the leaf).
+    # @param certificates [String] PEM (one or more certificates, leaf first) or concatenated DER
+    # @param private_key [String] PEM or DER (PKCS#8, SEC1 or PKCS#1)
+    # @param bundle [X509Bundle, nil] the trust domain's bundle, if known
+    # @return [X509SVID]
+    # @raise [SVIDError]
+    def self.parse(certificates, private_key, bundle: nil)
+      chain = if certificates.include?("-----BEGIN")
+                certificates.scan(/-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----/m)
+                            .map { |pem| OpenSSL::X509::Certificate.new(pem).to_der }.join
+              else
+                certificates
+              end
+      key = begin
+        OpenSSL::PKey.read(private_key).private_to_der
+      rescue OpenSSL::PKey::PKeyError, ArgumentError => e
+        raise SVIDError, "x509svid: cannot parse private key: #{e.message}"
+      end
+      id, ders, key_der, _hint, expires_at = Native.parse_x509_svid(chain.b, key.b)
+      new(spiffe_id: id, cert_chain_der: ders, private_key_der: key_der, expires_at: Time.at(expires_at).utc,
+          bundle: bundle)
+    rescue OpenSSL::X509::CertificateError => e
+      raise SVIDError, "x509svid: cannot parse certificate: #{e.message}"
+    end
+
+    # Loads an X.509-SVID from PEM (or DER) files, as spiffe-helper writes them.
+    # @param cert_path [String]
+    # @param key_path [String]
+    # @return [X509SVID]
+    def self.load(cert_path, key_path, bundle: nil)
+      parse(File.binread(cert_path), File.binread(key_path), bundle: bundle)
+    rescue SystemCallError => e
+      raise SVIDError, "x509svid: cannot read #{e.message}"
+    end
+
+    # Verifies a peer's chain the go-spiffe way (`x509svid.Verify`): against
+    # the bundle of the leaf's own trust domain only, with path validation
+    # (signatures, validity, path length) and the X.509-SVID leaf rules.
+    # @param chain [Array<OpenSSL::X509::Certificate>] leaf first
+    # @param bundle_source [#x509_bundle_for]
+    # @param at [Time] the time to verify at
+    # @return [Array(ID, Array<OpenSSL::X509::Certificate>)] the SPIFFE ID and the verified chain, leaf to root
+    # @raise [SVIDError] saying why it failed
+    def self.verify(chain, bundle_source, at: Time.now)
+      leaf, *intermediates = chain
+      raise SVIDError, "x509svid: empty certificate chain" unless leaf
+
+      id = TLS.spiffe_id_of(leaf) || raise(SVIDError, "x509svid: the leaf certificate has no single SPIFFE ID URI SAN")
+      raise SVIDError, "x509svid: the leaf certificate must not be a CA or sign certificates" unless TLS.svid_leaf?(leaf)
+
+      bundle = bundle_source.x509_bundle_for(id.trust_domain) ||
+               raise(SVIDError, "x509svid: no X.509 bundle for trust domain #{id.trust_domain.name.inspect}")
+      store = bundle.cert_store
+      store.time = at
+      context = OpenSSL::X509::StoreContext.new(store, leaf, intermediates)
+      unless context.verify
+        raise SVIDError, "x509svid: could not verify leaf certificate: #{context.error_string}"
+      end
+
+      [id, context.chain]
+    end
+
+    # Verifies this SVID's chain against `bundle_source` (see {.verify}).
+    # @return [Array(ID, Array<OpenSSL::X509::Certificate>)]
+    def verify(bundle_source, at: Time.now)
+      self.class.verify(cert_chain, bundle_source, at: at)
+    end
+
     # @param spiffe_id [ID]
     # @param cert_chain_der [Array<String>]
     # @param private_key_der [String] PKCS#8 DER

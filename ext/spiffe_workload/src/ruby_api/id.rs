@@ -34,6 +34,21 @@ fn split_der(ruby: &Ruby, der: magnus::RString) -> Result<magnus::RArray, Error>
     })
 }
 
+/// Checks an X.509-SVID (concatenated DER chain, PKCS#8 DER key) as the
+/// Workload API client does; returns `[spiffe_id, [der...], key_der, hint, expires_at]`.
+fn parse_x509_svid(
+    ruby: &Ruby,
+    chain: magnus::RString,
+    key: magnus::RString,
+) -> Result<magnus::RArray, Error> {
+    guard(ruby, || {
+        // SAFETY: both slices are copied before any Ruby call can move the strings.
+        let (chain, key) = unsafe { (chain.as_slice().to_vec(), key.as_slice().to_vec()) };
+        let svid = spiffe_core::x509::parse_svid(&chain, &key, "").or_raise(ruby)?;
+        Ok(crate::helpers::convert::x509_svid(ruby, &svid))
+    })
+}
+
 /// Panics on purpose so the test suite can prove no panic reaches Ruby as
 /// anything but `Spiffe::Error`.
 fn panic_probe(ruby: &Ruby, message: String) -> Result<(), Error> {
@@ -44,6 +59,7 @@ pub fn init(_ruby: &Ruby, native: RModule) -> Result<(), Error> {
     native.define_module_function("parse_id", function!(parse_id, 1))?;
     native.define_module_function("parse_trust_domain", function!(parse_trust_domain, 1))?;
     native.define_module_function("split_der", function!(split_der, 1))?;
+    native.define_module_function("parse_x509_svid", function!(parse_x509_svid, 2))?;
     native.define_module_function("panic_probe", function!(panic_probe, 1))?;
     Ok(())
 }
