@@ -3,6 +3,7 @@
 use magnus::{prelude::*, IntoValue, RArray, RHash, RString, Ruby, Value};
 use serde_json::Value as Json;
 use spiffe_core::bundle::{JwtBundle, X509Bundle};
+use spiffe_core::client::X509Context;
 use spiffe_core::id::TrustDomain;
 use spiffe_core::jwt::JwtSvid;
 use spiffe_core::x509::X509Svid;
@@ -54,6 +55,14 @@ pub fn x509_svid(ruby: &Ruby, svid: &X509Svid) -> RArray {
     let _ = row.push(ruby.str_new(&svid.hint));
     let _ = row.push(svid.expires_at);
     row
+}
+
+/// `[[svid, ...], {trust_domain_name => [der, ...]}]`: one update's SVIDs and bundles.
+pub fn x509_context(ruby: &Ruby, ctx: &X509Context) -> RArray {
+    let pair = ruby.ary_new_capa(2);
+    let _ = pair.push(ruby.ary_from_iter(ctx.svids.iter().map(|s| x509_svid(ruby, s))));
+    let _ = pair.push(x509_bundles(ruby, &ctx.bundles));
+    pair
 }
 
 /// `{trust_domain_name => [der, ...]}`

@@ -86,11 +86,10 @@ impl NativeClient {
         block_on(ruby, rpc(client))?.or_raise(ruby)
     }
 
-    fn x509_context(ruby: &Ruby, rb_self: &Self) -> Result<(RArray, RHash), Error> {
+    fn x509_context(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
         guard(ruby, || {
             let ctx = rb_self.call(ruby, |c| async move { c.fetch_x509_context().await })?;
-            let svids = ruby.ary_from_iter(ctx.svids.iter().map(|s| convert::x509_svid(ruby, s)));
-            Ok((svids, convert::x509_bundles(ruby, &ctx.bundles)))
+            Ok(convert::x509_context(ruby, &ctx))
         })
     }
 

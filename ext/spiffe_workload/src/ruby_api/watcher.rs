@@ -36,14 +36,7 @@ impl NativeWatcher {
 
     fn payload(ruby: &Ruby, payload: &Payload) -> Value {
         match payload {
-            Payload::X509Context(ctx) => {
-                let svids =
-                    ruby.ary_from_iter(ctx.svids.iter().map(|s| convert::x509_svid(ruby, s)));
-                let pair = ruby.ary_new_capa(2);
-                let _ = pair.push(svids);
-                let _ = pair.push(convert::x509_bundles(ruby, &ctx.bundles));
-                pair.as_value()
-            }
+            Payload::X509Context(ctx) => convert::x509_context(ruby, ctx).as_value(),
             Payload::X509Bundles(bundles) => convert::x509_bundles(ruby, bundles).as_value(),
             Payload::JwtBundles(bundles) => convert::jwt_bundles(ruby, bundles).as_value(),
         }
