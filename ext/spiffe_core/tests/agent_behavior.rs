@@ -4,12 +4,13 @@
 use spiffe_core::agent::Agent;
 use spiffe_core::client::Client;
 use spiffe_core::endpoint::Endpoint;
-use spiffe_core::proto::spiffe_workload_api_client::SpiffeWorkloadApiClient;
 use spiffe_core::proto::{X509BundlesRequest, X509svidRequest, X509svidResponse};
 use spiffe_core::ErrorKind;
+mod common;
+
+use common::{next_message, raw, with_header};
 use std::path::PathBuf;
 use std::time::Duration;
-use tonic::transport::Channel;
 
 fn socket(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("spiffe-agent-test-{}", std::process::id()));
@@ -34,30 +35,6 @@ fn client(agent: &Agent) -> Client {
         Duration::from_secs(5),
     )
     .unwrap()
-}
-
-async fn raw(agent: &Agent) -> SpiffeWorkloadApiClient<Channel> {
-    let path = agent.socket_path().to_path_buf();
-    let channel = tonic::transport::Endpoint::from_static("http://localhost")
-        .connect_with_connector(tower::service_fn(move |_| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
-        .await
-        .unwrap();
-    SpiffeWorkloadApiClient::new(channel)
-}
-
-fn with_header<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("workload.spiffe.io", "true".parse().unwrap());
-    request
 }
 
 fn uid() -> u32 {
@@ -126,30 +103,12 @@ async fn rotates_svids_at_half_life_and_streams_each_rotation() {
         .unwrap()
         .into_inner();
     let first = leaf(&stream.message().await.unwrap().unwrap());
-    let second = leaf(
-        &tokio::time::timeout(Duration::from_secs(3), stream.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap(),
-    );
-    let third = leaf(
-        &tokio::time::timeout(Duration::from_secs(3), stream.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap(),
-    );
+    let second = leaf(&next_message(&mut stream).await);
+    let third = leaf(&next_message(&mut stream).await);
     assert_ne!(first, second);
     assert_ne!(second, third);
     agent.rotate().unwrap();
-    let fourth = leaf(
-        &tokio::time::timeout(Duration::from_secs(3), stream.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap(),
-    );
+    let fourth = leaf(&next_message(&mut stream).await);
     assert_ne!(third, fourth);
 }
 
@@ -170,11 +129,7 @@ async fn rotates_the_ca_with_an_overlap() {
         .into_inner();
     bundles.message().await.unwrap().unwrap();
     agent.rotate_ca().unwrap();
-    let update = tokio::time::timeout(Duration::from_secs(3), bundles.message())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let update = next_message(&mut bundles).await;
     let roots = spiffe_core::der::split_concatenated(&update.bundles["spiffe://example.org"])
         .unwrap()
         .len();

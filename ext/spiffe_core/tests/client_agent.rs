@@ -4,6 +4,8 @@ use spiffe_core::agent::{Agent, EntryConfig, Fault};
 use spiffe_core::client::Client;
 use spiffe_core::endpoint::Endpoint;
 use spiffe_core::ErrorKind;
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -191,32 +193,18 @@ async fn maps_statuses_and_socket_problems() {
 
 #[tokio::test]
 async fn streams_end_with_permission_denied_when_identity_goes() {
-    use spiffe_core::proto::{
-        spiffe_workload_api_client::SpiffeWorkloadApiClient, X509svidRequest,
-    };
+    use spiffe_core::proto::X509svidRequest;
     let agent = agent("stream", &[("spiffe://example.org/a", "")], false).await;
-    let path = agent.socket_path().to_path_buf();
-    let channel = tonic::transport::Endpoint::from_static("http://localhost")
-        .connect_with_connector(tower::service_fn(move |_| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
-        .await
-        .unwrap();
-    let mut api = SpiffeWorkloadApiClient::new(channel);
+    let mut api = common::raw(&agent).await;
     let no_header = api.fetch_x509svid(X509svidRequest {}).await.unwrap_err();
     assert_eq!(no_header.code(), tonic::Code::InvalidArgument);
     assert_eq!(no_header.message(), "security header missing from request");
 
-    let mut request = tonic::Request::new(X509svidRequest {});
-    request
-        .metadata_mut()
-        .insert("workload.spiffe.io", "true".parse().unwrap());
-    let mut stream = api.fetch_x509svid(request).await.unwrap().into_inner();
+    let mut stream = api
+        .fetch_x509svid(common::with_header(X509svidRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(stream.message().await.unwrap().unwrap().svids.len(), 1);
     agent.add_entry(&entry("spiffe://example.org/b")).unwrap();
     assert_eq!(stream.message().await.unwrap().unwrap().svids.len(), 2);
