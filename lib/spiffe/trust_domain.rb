@@ -29,9 +29,14 @@ module Spiffe
       "spiffe://#{@name}"
     end
 
-    # @return [ID] the trust domain's root ID, `spiffe://<name>`
-    def id
-      ID.send(:build, self, "")
+    # @example
+    #   td.id                         # => spiffe://example.org
+    #   td.id("ns", "prod", "web")    # => spiffe://example.org/ns/prod/web
+    # @param segments [Array<String>] path segments, each validated on its own
+    # @return [ID] the trust domain's root ID, or the ID with these segments
+    # @raise [InvalidIDError] if a segment is invalid
+    def id(*segments)
+      segments.empty? ? ID.send(:build, self, "") : ID.from_segments(self, *segments)
     end
 
     alias to_s name

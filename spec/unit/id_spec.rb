@@ -24,6 +24,46 @@ RSpec.describe Spiffe::ID do
     expect(id.member_of?(Spiffe::TrustDomain.new("other.org"))).to be(false)
   end
 
+  describe "path helpers" do
+    it "builds IDs from a path or from segments" do
+      expect(described_class.from_path("example.org", "/ns/prod").to_s).to eq("spiffe://example.org/ns/prod")
+      expect(described_class.from_path("example.org", "")).to be_root
+      id = described_class.from_segments("example.org", "ns", "prod", "sa", "web")
+      expect(id.to_s).to eq("spiffe://example.org/ns/prod/sa/web")
+      expect(id.segments).to eq(%w[ns prod sa web])
+      expect(Spiffe::TrustDomain.new("example.org").id("ns", "prod")).to eq(described_class.parse("spiffe://example.org/ns/prod"))
+    end
+
+    it "validates each segment alone, so input cannot add a slash or a dot segment" do
+      expect { described_class.from_segments("example.org", "ns", "a/b") }
+        .to raise_error(Spiffe::InvalidIDError, "path segment characters are limited to letters, numbers, dots, dashes, and underscores")
+      expect { described_class.from_segments("example.org", "..") }
+        .to raise_error(Spiffe::InvalidIDError, "path cannot contain dot segments")
+      expect { described_class.from_segments("example.org", "") }
+        .to raise_error(Spiffe::InvalidIDError, "path cannot contain empty segments")
+      expect { described_class.from_path("example.org", "ns") }
+        .to raise_error(Spiffe::InvalidIDError, "path must have a leading slash")
+      expect { described_class.from_path("example.org", "/#{'a' * 2100}") }
+        .to raise_error(Spiffe::InvalidIDError, "SPIFFE ID is longer than 2048 bytes")
+      expect { described_class.from_path("Bad", "/a") }.to raise_error(Spiffe::InvalidIDError, /lowercase letters/)
+    end
+
+    it "appends and replaces paths, staying in the trust domain" do
+      base = described_class.parse("spiffe://example.org/ns/prod")
+      expect(base.append_segments("web").to_s).to eq("spiffe://example.org/ns/prod/web")
+      expect(base.append_path("/sa/web").to_s).to eq("spiffe://example.org/ns/prod/sa/web")
+      expect(base.replace_path("/db").to_s).to eq("spiffe://example.org/db")
+      expect(base.replace_segments("a", "b").to_s).to eq("spiffe://example.org/a/b")
+      expect { base.append_path("web") }.to raise_error(Spiffe::InvalidIDError, "path must have a leading slash")
+      expect(base).to eq(described_class.parse("spiffe://example.org/ns/prod"))
+    end
+
+    it "sorts by URI" do
+      ids = %w[spiffe://b.org/a spiffe://a.org/z spiffe://a.org/b].map { |s| described_class.parse(s) }
+      expect(ids.sort.map(&:to_s)).to eq(%w[spiffe://a.org/b spiffe://a.org/z spiffe://b.org/a])
+    end
+  end
+
   {
     "" => "cannot be empty",
     "http://example.org/a" => "scheme is missing or invalid",

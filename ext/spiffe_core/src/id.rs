@@ -75,6 +75,17 @@ pub fn validate_path(path: &str) -> Result<()> {
     }
 }
 
+/// Checks one path segment (no slashes): non-empty, not `.` or `..`, and
+/// only `[A-Za-z0-9._-]`, as go-spiffe's `ValidatePathSegment`.
+pub fn validate_segment(segment: &str) -> Result<()> {
+    match segment {
+        "" => Err(invalid(ERR_EMPTY_SEGMENT)),
+        "." | ".." => Err(invalid(ERR_DOT_SEGMENT)),
+        _ if !segment.bytes().all(is_path_char) => Err(invalid(ERR_PATH_CHAR)),
+        _ => Ok(()),
+    }
+}
+
 impl TrustDomain {
     /// Parses a bare name (`example.org`) or anything with `:/` as a SPIFFE ID
     /// whose trust domain is taken (`spiffe://example.org`).
@@ -138,6 +149,34 @@ impl SpiffeId {
             trust_domain: TrustDomain(rest[..td_len].to_owned()),
             path: path.to_owned(),
         })
+    }
+
+    /// Builds an ID from a trust domain and a path (empty or `/seg/...`),
+    /// checking the path and the 2048-byte limit.
+    pub fn from_path(trust_domain: &TrustDomain, path: &str) -> Result<Self> {
+        validate_path(path)?;
+        if SCHEME_PREFIX.len() + trust_domain.0.len() + path.len() > MAX_ID_LEN {
+            return Err(invalid("SPIFFE ID is longer than 2048 bytes"));
+        }
+        Ok(Self {
+            trust_domain: trust_domain.clone(),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Builds an ID from a trust domain and path segments, each checked alone
+    /// (so a segment cannot smuggle in a `/`).
+    pub fn from_segments<S: AsRef<str>>(
+        trust_domain: &TrustDomain,
+        segments: &[S],
+    ) -> Result<Self> {
+        let mut path = String::new();
+        for segment in segments {
+            validate_segment(segment.as_ref())?;
+            path.push('/');
+            path.push_str(segment.as_ref());
+        }
+        Self::from_path(trust_domain, &path)
     }
 
     pub fn trust_domain(&self) -> &TrustDomain {
@@ -229,5 +268,27 @@ mod tests {
         assert!(validate_path("").is_ok());
         assert!(validate_path("/a/b").is_ok());
         assert_eq!(validate_path("a").unwrap_err().message, ERR_LEADING_SLASH);
+    }
+
+    #[test]
+    fn builds_ids_from_paths_and_segments() {
+        let td = TrustDomain::parse("example.org").unwrap();
+        let id = SpiffeId::from_segments(&td, &["ns", "prod"]).unwrap();
+        assert_eq!(id.to_string(), "spiffe://example.org/ns/prod");
+        assert_eq!(
+            SpiffeId::from_path(&td, "").unwrap().to_string(),
+            "spiffe://example.org"
+        );
+        let err = |r: Result<SpiffeId>| r.unwrap_err().message;
+        assert_eq!(err(SpiffeId::from_path(&td, "x")), ERR_LEADING_SLASH);
+        assert_eq!(err(SpiffeId::from_path(&td, "/a/")), ERR_TRAILING_SLASH);
+        assert_eq!(err(SpiffeId::from_segments(&td, &["a/b"])), ERR_PATH_CHAR);
+        assert_eq!(err(SpiffeId::from_segments(&td, &[".."])), ERR_DOT_SEGMENT);
+        assert_eq!(err(SpiffeId::from_segments(&td, &[""])), ERR_EMPTY_SEGMENT);
+        let long = format!("/{}", "a".repeat(2048));
+        assert_eq!(
+            err(SpiffeId::from_path(&td, &long)),
+            "SPIFFE ID is longer than 2048 bytes"
+        );
     }
 }

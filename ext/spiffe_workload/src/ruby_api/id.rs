@@ -12,6 +12,24 @@ fn parse_id(ruby: &Ruby, id: String) -> Result<(String, String), Error> {
     })
 }
 
+/// `path` of the ID built from a trust domain and a path, or from segments.
+fn id_path(
+    ruby: &Ruby,
+    trust_domain: String,
+    path: String,
+    segments: Option<Vec<String>>,
+) -> Result<String, Error> {
+    guard(ruby, || {
+        let td = TrustDomain::parse(&trust_domain).or_raise(ruby)?;
+        let id = match segments {
+            Some(segments) => SpiffeId::from_segments(&td, &segments),
+            None => SpiffeId::from_path(&td, &path),
+        }
+        .or_raise(ruby)?;
+        Ok(id.path().to_owned())
+    })
+}
+
 fn parse_trust_domain(ruby: &Ruby, name: String) -> Result<String, Error> {
     guard(ruby, || {
         Ok(TrustDomain::parse(&name).or_raise(ruby)?.name().to_owned())
@@ -57,6 +75,7 @@ fn panic_probe(ruby: &Ruby, message: String) -> Result<(), Error> {
 
 pub fn init(_ruby: &Ruby, native: RModule) -> Result<(), Error> {
     native.define_module_function("parse_id", function!(parse_id, 1))?;
+    native.define_module_function("id_path", function!(id_path, 3))?;
     native.define_module_function("parse_trust_domain", function!(parse_trust_domain, 1))?;
     native.define_module_function("split_der", function!(split_der, 1))?;
     native.define_module_function("parse_x509_svid", function!(parse_x509_svid, 2))?;
