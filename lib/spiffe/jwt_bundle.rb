@@ -10,6 +10,24 @@ module Spiffe
     # @return [String] the JWKS document as the agent sent it
     attr_reader :jwks
 
+    # Parses a JWKS document (every key needs a `kid`).
+    # @param trust_domain [TrustDomain, String]
+    # @param jwks [String] JWKS JSON
+    # @return [JWTBundle]
+    # @raise [BundleError] saying which key is wrong
+    def self.parse(trust_domain, jwks)
+      td = TrustDomain.parse(trust_domain)
+      new(td, jwks, Native.parse_jwks(td.name, String(jwks).b))
+    end
+
+    # @param trust_domain [TrustDomain, String]
+    # @param path [String] a JWKS file
+    # @return [JWTBundle]
+    # @raise [BundleError]
+    def self.load(trust_domain, path)
+      parse(trust_domain, Files.read(path, "JWT bundle", BundleError))
+    end
+
     # @param trust_domain [TrustDomain, String]
     # @param jwks [String] JWKS JSON
     # @param keys_der [Array<Array(String, String)>] `[kid, SubjectPublicKeyInfo DER]` pairs
@@ -49,6 +67,19 @@ module Spiffe
       self if TrustDomain.parse(trust_domain) == @trust_domain
     end
 
+    # @return [String] a JWKS document of the keys (with `kid`)
+    def marshal
+      Native.marshal_jwks(key_ids, @keys_der.values.join.b)
+    end
+
+    # Writes {#marshal} atomically.
+    # @param path [String]
+    # @raise [BundleError]
+    def save(path)
+      Files.write(path, marshal, error: BundleError)
+    end
+
+    # @return [Boolean]
     def empty?
       @keys_der.empty?
     end

@@ -10,6 +10,33 @@ module Spiffe
     # @return [Array<String>] DER of each authority (frozen binary strings)
     attr_reader :authorities_der
 
+    # Parses root certificates from PEM (any number of CERTIFICATE blocks) or
+    # concatenated DER, as go-spiffe's `x509bundle.Parse` / `ParseRaw`.
+    # @param trust_domain [TrustDomain, String]
+    # @param certificates [String] PEM or DER
+    # @return [X509Bundle]
+    # @raise [BundleError] if a certificate cannot be parsed
+    def self.parse(trust_domain, certificates)
+      data = String(certificates).b
+      ders = if data.include?("-----BEGIN")
+               data.scan(/-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----/m)
+                   .map { |pem| OpenSSL::X509::Certificate.new(pem).to_der }
+             else
+               Native.split_der(data)
+             end
+      new(trust_domain, ders)
+    rescue OpenSSL::X509::CertificateError => e
+      raise BundleError, "x509bundle: cannot parse certificate: #{e.message}"
+    end
+
+    # @param trust_domain [TrustDomain, String]
+    # @param path [String] a PEM (or DER) file of root certificates
+    # @return [X509Bundle]
+    # @raise [BundleError]
+    def self.load(trust_domain, path)
+      parse(trust_domain, Files.read(path, "X.509 bundle", BundleError))
+    end
+
     # @param trust_domain [TrustDomain, String]
     # @param authorities_der [Array<String>] DER certificates
     def initialize(trust_domain, authorities_der)
@@ -29,6 +56,19 @@ module Spiffe
       store = OpenSSL::X509::Store.new
       x509_authorities.each { |cert| store.add_cert(cert) }
       store
+    end
+
+    # @return [String] the authorities as PEM, as `bundle.pem` files hold them
+    def marshal
+      x509_authorities.map(&:to_pem).join
+    end
+    alias to_pem marshal
+
+    # Writes {#marshal} atomically.
+    # @param path [String]
+    # @raise [BundleError]
+    def save(path)
+      Files.write(path, marshal, error: BundleError)
     end
 
     # @return [Boolean]

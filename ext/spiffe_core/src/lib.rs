@@ -15,6 +15,7 @@ pub mod id;
 pub mod jws;
 pub mod jwt;
 pub mod proto;
+pub mod spiffe_bundle;
 pub mod watch;
 pub mod x509;
 

@@ -2,7 +2,7 @@
 
 use magnus::{prelude::*, IntoValue, RArray, RHash, RString, Ruby, Value};
 use serde_json::Value as Json;
-use spiffe_core::bundle::{JwtBundle, X509Bundle};
+use spiffe_core::bundle::{JwtAuthority, JwtBundle, X509Bundle};
 use spiffe_core::client::X509Context;
 use spiffe_core::id::TrustDomain;
 use spiffe_core::jwt::JwtSvid;
@@ -13,7 +13,7 @@ pub fn binary(ruby: &Ruby, bytes: &[u8]) -> RString {
     ruby.str_from_slice(bytes)
 }
 
-fn ders(ruby: &Ruby, items: &[Vec<u8>]) -> RArray {
+pub fn ders(ruby: &Ruby, items: &[Vec<u8>]) -> RArray {
     ruby.ary_from_iter(items.iter().map(|der| binary(ruby, der)))
 }
 
@@ -90,16 +90,20 @@ pub fn jwt_svid(ruby: &Ruby, svid: &JwtSvid) -> RArray {
 pub fn jwt_bundles(ruby: &Ruby, bundles: &BTreeMap<TrustDomain, JwtBundle>) -> RHash {
     let hash = ruby.hash_new();
     for (td, bundle) in bundles {
-        let keys = ruby.ary_from_iter(bundle.authorities.iter().map(|a| {
-            let pair = ruby.ary_new_capa(2);
-            let _ = pair.push(ruby.str_new(&a.key_id));
-            let _ = pair.push(binary(ruby, &a.public_key));
-            pair
-        }));
         let row = ruby.ary_new_capa(2);
         let _ = row.push(ruby.str_new(&bundle.jwks));
-        let _ = row.push(keys);
+        let _ = row.push(jwt_authorities(ruby, &bundle.authorities));
         let _ = hash.aset(ruby.str_new(td.name()), row);
     }
     hash
+}
+
+/// `[[kid, spki_der], ...]`
+pub fn jwt_authorities(ruby: &Ruby, authorities: &[JwtAuthority]) -> RArray {
+    ruby.ary_from_iter(authorities.iter().map(|a| {
+        let pair = ruby.ary_new_capa(2);
+        let _ = pair.push(ruby.str_new(&a.key_id));
+        let _ = pair.push(binary(ruby, &a.public_key));
+        pair
+    }))
 }

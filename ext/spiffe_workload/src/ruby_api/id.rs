@@ -1,4 +1,4 @@
-//! `Spiffe::Native.parse_id`, `.parse_trust_domain`, `.split_der`: the core's parsers.
+//! `Spiffe::Native.parse_id`, `.id_path`, `.parse_trust_domain`, `.parse_x509_svid`: the core's parsers.
 
 use crate::helpers::errors::{guard, IntoRuby};
 use magnus::{function, Error, RModule, Ruby};
@@ -36,22 +36,6 @@ fn parse_trust_domain(ruby: &Ruby, name: String) -> Result<String, Error> {
     })
 }
 
-/// Splits concatenated DER certificates (as the Workload API sends them).
-fn split_der(ruby: &Ruby, der: magnus::RString) -> Result<magnus::RArray, Error> {
-    guard(ruby, || {
-        // SAFETY: the slice is copied before any Ruby call can move the string.
-        let bytes = unsafe { der.as_slice() }.to_vec();
-        let certs = spiffe_core::x509::parse_certificates(&bytes)
-            .map_err(|e| spiffe_core::Error::bundle(format!("cannot parse DER certificates: {e}")))
-            .or_raise(ruby)?;
-        Ok(ruby.ary_from_iter(
-            certs
-                .iter()
-                .map(|c| crate::helpers::convert::binary(ruby, c)),
-        ))
-    })
-}
-
 /// Checks an X.509-SVID (concatenated DER chain, PKCS#8 DER key) as the
 /// Workload API client does; returns `[spiffe_id, [der...], key_der, hint, expires_at]`.
 fn parse_x509_svid(
@@ -77,7 +61,6 @@ pub fn init(_ruby: &Ruby, native: RModule) -> Result<(), Error> {
     native.define_module_function("parse_id", function!(parse_id, 1))?;
     native.define_module_function("id_path", function!(id_path, 3))?;
     native.define_module_function("parse_trust_domain", function!(parse_trust_domain, 1))?;
-    native.define_module_function("split_der", function!(split_der, 1))?;
     native.define_module_function("parse_x509_svid", function!(parse_x509_svid, 2))?;
     native.define_module_function("panic_probe", function!(panic_probe, 1))?;
     Ok(())

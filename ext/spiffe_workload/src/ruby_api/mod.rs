@@ -1,6 +1,7 @@
 //! Native classes, one file each, all under `Spiffe::Native`.
 
 mod agent;
+mod bundle;
 mod client;
 mod id;
 mod jwt;
@@ -13,5 +14,6 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     agent::init(ruby, native)?;
     watcher::init(ruby, native)?;
     jwt::init(ruby, native)?;
+    bundle::init(ruby, native)?;
     id::init(ruby, native)
 }
