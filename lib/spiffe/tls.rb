@@ -52,6 +52,80 @@ module Spiffe
       build(source, authorize: nil, present: true, verify: :none)
     end
 
+    # A client context: mTLS when the source has an SVID to present
+    # ({.mtls_client_context}), server-only TLS when it is just bundles
+    # ({.tls_client_context}). From an {X509Source}, cached per update.
+    # @param source [#x509_bundle_for, #x509_svid]
+    # @param authorize [#call] which server SPIFFE IDs to accept
+    # @return [OpenSSL::SSL::SSLContext]
+    def client_context(source, authorize:)
+      if source.respond_to?(:x509_svid)
+        return source.mtls_client_context(authorize: authorize) if source.respond_to?(:mtls_client_context)
+
+        return mtls_client_context(source, authorize: authorize)
+      end
+      tls_client_context(source, authorize: authorize)
+    end
+
+    # A server context: client SVIDs required and authorized when `authorize`
+    # is given ({.mtls_server_context}), else server-only TLS ({.tls_server_context}).
+    # @param source [#x509_svid, #x509_bundle_for]
+    # @param authorize [#call, nil]
+    # @return [OpenSSL::SSL::SSLContext]
+    def server_context(source, authorize: nil)
+      authorize ? mtls_server_context(source, authorize: authorize) : tls_server_context(source)
+    end
+
+    # Web PKI toward the server, SPIFFE toward the client: presents the
+    # source's SVID and verifies the server the usual HTTPS way (trusted CAs
+    # and host name), for calling a public-CA endpoint that authenticates
+    # callers by SPIFFE ID (go-spiffe's `MTLSWebClientConfig`).
+    # @param source [#x509_svid]
+    # @param cert_store [OpenSSL::X509::Store, nil] web roots; the system's by default
+    # @return [OpenSSL::SSL::SSLContext] set `SSLSocket#hostname` (Net::HTTP does) for the host name check
+    def mtls_web_client_context(source, cert_store: nil)
+      return source.mtls_web_client_context(cert_store: cert_store) if source.respond_to?(:mtls_web_client_context)
+
+      context = OpenSSL::SSL::SSLContext.new
+      context.min_version = OpenSSL::SSL::TLS1_2_VERSION
+      present_svid(context, source.x509_svid)
+      context.cert_store = cert_store || OpenSSL::X509::Store.new.tap(&:set_default_paths)
+      context.verify_mode = OpenSSL::SSL::VERIFY_PEER
+      context.verify_hostname = true
+      context.freeze
+      context
+    end
+
+    # Web PKI toward the client, SPIFFE toward the server: presents a web certificate (say, from a public CA) and requires
+    # client X.509-SVIDs, verified against their trust domain's bundle and
+    # authorized by SPIFFE ID (go-spiffe's `MTLSWebServerConfig`). With a
+    # live bundle source, handshakes that send SNI use its newest bundles.
+    # @param cert [OpenSSL::X509::Certificate] the server's web certificate
+    # @param key [OpenSSL::PKey::PKey] its private key
+    # @param bundle_source [#x509_bundle_for] trust for client SVIDs
+    # @param authorize [#call] which client SPIFFE IDs to accept
+    # @param extra_chain_cert [Array<OpenSSL::X509::Certificate>, nil] intermediates to send
+    # @return [OpenSSL::SSL::SSLContext]
+    def mtls_web_server_context(cert, key, bundle_source, authorize:, extra_chain_cert: nil)
+      web = OpenSSL::SSL::SSLContext.new
+      web.cert = cert
+      web.key = key
+      web.extra_chain_cert = extra_chain_cert if extra_chain_cert
+      live = bundle_source.respond_to?(:x509_bundles) && !bundle_source.is_a?(X509BundleSet)
+      snapshot = nil
+      current = nil
+      refresh = lambda do
+        bundles = bundle_lookup(bundle_source)
+        return current if current && bundles.equal?(snapshot)
+
+        snapshot = bundles
+        current = build(bundles, authorize: authorize, present: web, verify: :require,
+                                 servername_cb: live ? proc { refresh.call } : nil,
+                                 live_bundles: live ? bundle_source : nil)
+      end
+      refresh.call
+    end
+
     # Sets up a Net::HTTP for SPIFFE mTLS: it presents the source's SVID and
     # accepts a server whose SPIFFE ID `authorize` allows. Settings apply to
     # the next connection; call again after rotation (or on each request with
@@ -175,15 +249,20 @@ module Spiffe
     end
 
     # @api private
-    def build(source, authorize:, present:, verify:, servername_cb: nil)
+    # `live_bundles`: where the verify callback looks bundles up at handshake
+    # time. OpenSSL keeps the first context's verify callback when SNI
+    # switches contexts (only the store and certificate change), so servers
+    # that switch must check against the live source, not a snapshot.
+    def build(source, authorize:, present:, verify:, servername_cb: nil, live_bundles: nil)
       context = OpenSSL::SSL::SSLContext.new
       context.servername_cb = servername_cb if servername_cb
       context.min_version = OpenSSL::SSL::TLS1_2_VERSION
-      if present
-        svid = source.x509_svid
-        context.cert = svid.leaf_certificate
-        context.key = svid.private_key
-        context.extra_chain_cert = svid.cert_chain.drop(1) if svid.cert_chain.size > 1
+      case present
+      when OpenSSL::SSL::SSLContext
+        context.cert = present.cert
+        context.key = present.key
+        context.extra_chain_cert = present.extra_chain_cert if present.extra_chain_cert
+      when true then present_svid(context, source.x509_svid)
       end
       if verify == :none
         context.verify_mode = OpenSSL::SSL::VERIFY_NONE
@@ -195,11 +274,18 @@ module Spiffe
         context.verify_mode = OpenSSL::SSL::VERIFY_PEER
         context.verify_mode |= OpenSSL::SSL::VERIFY_FAIL_IF_NO_PEER_CERT if verify == :require
         context.verify_hostname = false
-        verifier = Verifier.new(bundles, authorize)
+        verifier = Verifier.new(live_bundles || bundles, authorize)
         context.verify_callback = ->(ok, store_context) { verifier.call(ok, store_context) }
       end
       context.freeze # SSLContext#freeze sets it up and returns true, not self
       context
+    end
+
+    # Puts an SVID's certificate, key and intermediates on a context.
+    def present_svid(context, svid)
+      context.cert = svid.leaf_certificate
+      context.key = svid.private_key
+      context.extra_chain_cert = svid.cert_chain.drop(1) if svid.cert_chain.size > 1
     end
 
     # A snapshot of the source's bundles, so a handshake sees one update.
@@ -215,6 +301,6 @@ module Spiffe
       authorities.uniq(&:to_der).each { |cert| store.add_cert(cert) }
       store
     end
-    private_class_method :bundle_lookup, :trust_store
+    private_class_method :present_svid, :bundle_lookup, :trust_store
   end
 end

@@ -84,13 +84,19 @@ module Spiffe
       tls_context(:tls_client, authorize) { |context| TLS.tls_client_context(context, authorize: authorize) }
     end
 
+    # @param cert_store [OpenSSL::X509::Store, nil] web roots; the system's by default
+    # @return [OpenSSL::SSL::SSLContext] see {TLS.mtls_web_client_context}
+    def mtls_web_client_context(cert_store: nil)
+      tls_context(:mtls_web_client, cert_store) { |picked| TLS.mtls_web_client_context(picked, cert_store: cert_store) }
+    end
+
     # A server context for the current SVID whose handshakes (with SNI) switch
     # to the newest one after a rotation.
     # @return [OpenSSL::SSL::SSLContext] see {TLS.mtls_server_context}
     def mtls_server_context(authorize:)
       tls_context(:mtls_server, authorize) do |context|
         TLS.build(context, authorize: authorize, present: true, verify: :require,
-                        servername_cb: proc { mtls_server_context(authorize: authorize) })
+                           servername_cb: proc { mtls_server_context(authorize: authorize) }, live_bundles: self)
       end
     end
 

@@ -13,34 +13,6 @@ RSpec.describe "SPIFFE mTLS with OpenSSL" do
   let(:server_svid) { client.x509_svid(hint: "server") }
   let(:client_svid) { client.x509_svid(hint: "client") }
 
-  # Serves one TLS connection on a thread; returns [port, thread].
-  # The thread's value is the peer's SPIFFE ID, or the handshake error.
-  def serve(context)
-    tcp = TCPServer.new("127.0.0.1", 0)
-    thread = Thread.new do
-      ssl = OpenSSL::SSL::SSLSocket.new(tcp.accept, context)
-      ssl.accept
-      peer = ssl.peer_cert && Spiffe::TLS.spiffe_id_of(ssl.peer_cert)
-      ssl.write("hello #{peer}\n")
-      ssl.close
-      peer
-    rescue OpenSSL::SSL::SSLError, SystemCallError => e
-      e
-    ensure
-      tcp.close
-    end
-    thread.report_on_exception = false
-    [tcp.addr[1], thread]
-  end
-
-  def connect(port, context)
-    ssl = OpenSSL::SSL::SSLSocket.new(TCPSocket.new("127.0.0.1", port), context)
-    ssl.connect
-    line = ssl.gets
-    ssl.close
-    [Spiffe::TLS.spiffe_id_of(ssl.peer_cert).to_s, line]
-  end
-
   it "connects two SPIFFE IDs over mTLS and authorizes both" do
     port, server = serve(Spiffe::TLS.mtls_server_context(server_svid, authorize: Spiffe::Authorize.id(client_svid.spiffe_id)))
     seen, line = connect(port, Spiffe::TLS.mtls_client_context(client_svid, authorize: Spiffe::Authorize.id(server_svid.spiffe_id)))
@@ -124,6 +96,22 @@ RSpec.describe "SPIFFE mTLS with OpenSSL" do
     ssl.connect
     expect(ssl.peer_cert.to_der).to eq(source.x509_svid.leaf_certificate.to_der)
     ssl.close
+  end
+
+  it "keeps accepting new clients of a live mTLS server across CA rotations (SNI switches contexts)" do
+    source = client.x509_source(hint: "server")
+    context = Spiffe::TLS.mtls_server_context(source, authorize: Spiffe::Authorize.id("spiffe://example.org/client"))
+    2.times do
+      agent.rotate_ca!
+      source.wait_until_updated(timeout: 5)
+    end
+    fresh = agent.client.x509_svid(hint: "client")
+    port, server = serve(context)
+    seen, = connect(port, Spiffe::TLS.mtls_client_context(fresh, authorize: Spiffe::Authorize.any), hostname: "server")
+    expect(seen).to eq("spiffe://example.org/server")
+    expect(server.value.to_s).to eq("spiffe://example.org/client")
+  ensure
+    source&.close
   end
 
   it "requires an authorizer where peers are verified" do
