@@ -5,8 +5,9 @@ require "net/http"
 require "webrick"
 require "webrick/https"
 require "socket"
+require "spiffe/faraday"
 
-RSpec.describe "SPIFFE mTLS with Net::HTTP, WEBrick and SSLServer" do
+RSpec.describe "SPIFFE mTLS with Net::HTTP, Faraday, WEBrick and SSLServer" do
   let(:agent) do
     start_agent(entries: [{ spiffe_id: "spiffe://example.org/web", hint: "web", entry_id: "a" },
                           { spiffe_id: "spiffe://example.org/caller", hint: "caller", entry_id: "b" }],
@@ -17,12 +18,17 @@ RSpec.describe "SPIFFE mTLS with Net::HTTP, WEBrick and SSLServer" do
   let(:allow_caller) { Spiffe::Authorize.id("spiffe://example.org/caller") }
   let(:allow_web) { Spiffe::Authorize.id("spiffe://example.org/web") }
 
-  # A WEBrick HTTPS server answering with the caller's SPIFFE ID.
+  def fingerprint(cert)
+    OpenSSL::Digest::SHA256.hexdigest(cert.to_der)
+  end
+
+  # A WEBrick HTTPS server answering with the caller's SPIFFE ID and the
+  # fingerprint of the certificate it presented on that connection.
   def webrick(source, authorize:)
     server = WEBrick::HTTPServer.new(Port: 0, BindAddress: "127.0.0.1", Logger: WEBrick::Log.new(File::NULL),
                                      AccessLog: [], **Spiffe::TLS.webrick_options(source, authorize: authorize))
     server.mount_proc("/") do |request, response|
-      response.body = Spiffe::TLS.spiffe_id_of(request.client_cert).to_s
+      response.body = "#{Spiffe::TLS.spiffe_id_of(request.client_cert)} #{fingerprint(request.server_cert)}"
     end
     thread = Thread.new { server.start }
     (@servers ||= []) << [server, thread]
@@ -39,53 +45,71 @@ RSpec.describe "SPIFFE mTLS with Net::HTTP, WEBrick and SSLServer" do
   # A refused handshake surfaces as an SSL error or a reset, depending on
   # which side gives up first.
   def expect_refused(&block)
-    expect(&block).to raise_error { |e| expect(e).to be_a(OpenSSL::SSL::SSLError).or be_a(Errno::ECONNRESET).or be_a(EOFError) }
+    refusals = [OpenSSL::SSL::SSLError, Errno::ECONNRESET, EOFError, Faraday::SSLError, Faraday::ConnectionFailed]
+    expect(&block).to raise_error { |e| expect(refusals).to include(e.class) }
   end
 
-  def get(port, source, authorize:)
+  # GET / with Net::HTTP; returns [caller ID, server certificate fingerprint].
+  def net_http_get(port, source, authorize:)
     http = Net::HTTP.new("localhost", port)
     Spiffe::TLS.configure_net_http(http, source, authorize: authorize)
     http.open_timeout = http.read_timeout = 5
-    http.start { |h| [h.get("/").body, h.peer_cert] }
+    http.start { |h| h.get("/").body.split }
   end
 
-  it "serves an authorized SPIFFE client" do
-    port = webrick(server_source, authorize: allow_caller)
-    body, peer = get(port, client_source, authorize: allow_web)
-    expect(body).to eq("spiffe://example.org/caller")
-    expect(Spiffe::TLS.spiffe_id_of(peer).to_s).to eq("spiffe://example.org/web")
+  # GET / with Faraday's :spiffe adapter; returns what {#net_http_get} does.
+  def faraday_get(port, source, authorize:)
+    conn = Faraday.new("https://localhost:#{port}", request: { timeout: 5, open_timeout: 5 }) do |f|
+      f.adapter :spiffe, source: source, authorize: authorize
+    end
+    conn.get("/").body.split
   end
 
-  it "rejects an unauthorized client, and a client refuses an unauthorized server" do
-    port = webrick(server_source, authorize: Spiffe::Authorize.id("spiffe://example.org/someone-else"))
-    expect_refused { get(port, client_source, authorize: allow_web) }
-    port = webrick(server_source, authorize: allow_caller)
-    expect { get(port, client_source, authorize: Spiffe::Authorize.id("spiffe://example.org/db")) }
-      .to raise_error(OpenSSL::SSL::SSLError, /certificate verify failed/)
-  end
+  { "Net::HTTP" => :net_http_get, "Faraday" => :faraday_get }.each do |client_name, getter|
+    context "with #{client_name}" do
+      define_method(:http_get) { |*args, **kw| send(getter, *args, **kw) }
+      # Faraday wraps the OpenSSL error, keeping its message.
+      let(:ssl_error) { client_name == "Faraday" ? Faraday::SSLError : OpenSSL::SSL::SSLError }
 
-  it "refuses a server from a foreign trust domain and an expired client certificate" do
-    foreign = agent.mint_x509_svid("spiffe://partner.org/web")
-    port = webrick(foreign, authorize: nil)
-    expect { get(port, client_source, authorize: Spiffe::Authorize.any) }
-      .to raise_error(OpenSSL::SSL::SSLError, /certificate verify failed/)
+    it "serves an authorized SPIFFE client" do
+      port = webrick(server_source, authorize: allow_caller)
+      caller, presented = http_get(port, client_source, authorize: allow_web)
+      expect(caller).to eq("spiffe://example.org/caller")
+      expect(presented).to eq(fingerprint(server_source.x509_svid.leaf_certificate))
+    end
 
-    expired = agent.mint_x509_svid("spiffe://example.org/caller", ttl: 1)
-    sleep 0.1 until expired.expired?
-    port = webrick(server_source, authorize: Spiffe::Authorize.any)
-    expect_refused { get(port, expired, authorize: allow_web) }
-  end
+    it "rejects an unauthorized client, and a client refuses an unauthorized server" do
+      port = webrick(server_source, authorize: Spiffe::Authorize.id("spiffe://example.org/someone-else"))
+      expect_refused { http_get(port, client_source, authorize: allow_web) }
+      port = webrick(server_source, authorize: allow_caller)
+      expect { http_get(port, client_source, authorize: Spiffe::Authorize.id("spiffe://example.org/db")) }
+        .to raise_error(ssl_error, /certificate verify failed/)
+    end
 
-  it "presents the rotated certificate to new connections while the server keeps running" do
-    port = webrick(server_source, authorize: allow_caller)
-    _, before = get(port, client_source, authorize: allow_web)
-    agent.rotate!
-    server_source.wait_until_updated(timeout: 5)
-    client_source.wait_until_updated(timeout: 5)
-    body, after = get(port, client_source, authorize: allow_web)
-    expect(body).to eq("spiffe://example.org/caller")
-    expect(after.to_der).not_to eq(before.to_der)
-    expect(after.to_der).to eq(server_source.x509_svid.leaf_certificate.to_der)
+    it "refuses a server from a foreign trust domain and an expired client certificate" do
+      foreign = agent.mint_x509_svid("spiffe://partner.org/web")
+      port = webrick(foreign, authorize: nil)
+      expect { http_get(port, client_source, authorize: Spiffe::Authorize.any) }
+        .to raise_error(ssl_error, /certificate verify failed/)
+
+      expired = agent.mint_x509_svid("spiffe://example.org/caller", ttl: 1)
+      sleep 0.1 until expired.expired?
+      port = webrick(server_source, authorize: Spiffe::Authorize.any)
+      expect_refused { http_get(port, expired, authorize: allow_web) }
+    end
+
+    it "presents the rotated certificate to new connections while the server keeps running" do
+      port = webrick(server_source, authorize: allow_caller)
+      _, before = http_get(port, client_source, authorize: allow_web)
+      agent.rotate!
+      server_source.wait_until_updated(timeout: 5)
+      client_source.wait_until_updated(timeout: 5)
+      caller, after = http_get(port, client_source, authorize: allow_web)
+      expect(caller).to eq("spiffe://example.org/caller")
+      expect(after).not_to eq(before)
+      expect(after).to eq(fingerprint(server_source.x509_svid.leaf_certificate))
+    end
+    end
   end
 
   it "rotates for clients without SNI through Spiffe::TLS::Server" do
@@ -115,6 +139,13 @@ RSpec.describe "SPIFFE mTLS with Net::HTTP, WEBrick and SSLServer" do
     expect(accepted.value).to eq(["spiffe://example.org/caller"] * 2)
   ensure
     server&.close
+  end
+
+  it "refuses a Faraday :spiffe adapter without a source or an authorizer" do
+    expect { Faraday.new("https://localhost") { |f| f.adapter :spiffe, authorize: allow_web }.get("/") }
+      .to raise_error(ArgumentError, /needs source:/)
+    expect { Faraday.new("https://localhost") { |f| f.adapter :spiffe, source: client_source }.get("/") }
+      .to raise_error(ArgumentError, /needs authorize:/)
   end
 
   it "builds a source's contexts once per update" do
