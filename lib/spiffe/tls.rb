@@ -297,10 +297,26 @@ module Spiffe
 
     def trust_store(bundles)
       store = OpenSSL::X509::Store.new
-      authorities = bundles.respond_to?(:each) ? bundles.flat_map(&:x509_authorities) : bundles.x509_authorities
+      authorities = if bundles.is_a?(BundleSet) then bundles.flat_map(&:x509_authorities)
+                    elsif bundles.respond_to?(:x509_authorities) then bundles.x509_authorities
+                    else own_trust_domain_authorities(bundles)
+                    end
       authorities.uniq(&:to_der).each { |cert| store.add_cert(cert) }
       store
     end
-    private_class_method :present_svid, :bundle_lookup, :trust_store
+    # A source that only answers `#x509_bundle_for` cannot list its bundles:
+    # trust the bundle of its own SVID's trust domain.
+    def own_trust_domain_authorities(source)
+      unless source.respond_to?(:x509_svid) && source.respond_to?(:x509_bundle_for)
+        raise ArgumentError, "a bundle source needs #x509_bundles, #x509_authorities, or #x509_svid and #x509_bundle_for"
+      end
+
+      bundle = source.x509_bundle_for(source.x509_svid.spiffe_id.trust_domain)
+      raise BundleError, "no X.509 bundle for #{source.x509_svid.spiffe_id.trust_domain.name}" unless bundle
+
+      bundle.x509_authorities
+    end
+
+    private_class_method :own_trust_domain_authorities, :present_svid, :bundle_lookup, :trust_store
   end
 end
