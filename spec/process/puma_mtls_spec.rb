@@ -17,13 +17,6 @@ RSpec.describe "Puma HTTPS requiring client SVIDs (examples/puma-mtls)" do
   # A client identity with trust in example.org, whatever its own trust domain.
   let(:client_identity) { Struct.new(:x509_svid, :bundle) { def x509_bundle_for(_td) = bundle } }
 
-  def free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
-  end
-
   def start_puma(workers:)
     port = free_port
     env = { "SPIFFE_ENDPOINT_SOCKET" => agent.address, "PORT" => port.to_s, "WORKERS" => workers.to_s,

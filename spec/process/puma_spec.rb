@@ -10,13 +10,6 @@ RSpec.describe "Puma cluster mode (examples/puma)" do
   let(:example_dir) { File.expand_path("../../examples/puma", __dir__) }
   let(:agent) { start_agent(entries: [{ spiffe_id: "spiffe://example.org/puma", selectors: ["unix:uid:#{Process.uid}"] }]) }
 
-  def free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
-  end
-
   def get(port)
     Net::HTTP.get(URI("http://127.0.0.1:#{port}/"))
   rescue SystemCallError, EOFError, Net::ReadTimeout
