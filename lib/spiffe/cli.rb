@@ -2,28 +2,62 @@
 
 require "optparse"
 require "json"
-require "yaml"
+require "spiffe"
 
 module Spiffe
-  # The `spiffe` command.
+  # The `spiffe` command: a dispatcher over one class per subcommand
+  # (`lib/spiffe/cli/*.rb`), with exit codes a script can rely on.
   class CLI
-    # A failure a script can rely on: message on stderr, exit status.
+    # Exit statuses (sysexits.h where one fits).
+    EXIT_OK = 0
+    # Anything not listed below.
+    EXIT_FAILURE = 1
+    # Bad command line or configuration (EX_USAGE).
+    EXIT_USAGE = 64
+    # A token, SVID or bundle that is invalid (EX_DATAERR).
+    EXIT_INVALID = 65
+    # No Workload API answered: socket missing, refused, timed out (EX_UNAVAILABLE).
+    EXIT_UNAVAILABLE = 69
+    # The agent has no identity for this process, or refused it (EX_NOPERM).
+    EXIT_NO_IDENTITY = 77
+
+    # A failure with a message for stderr and an exit status.
     class Failure < StandardError
       attr_reader :status
 
-      def initialize(message, status = 1)
+      def initialize(message, status = EXIT_FAILURE)
         super(message)
         @status = status
       end
     end
 
+    COMMANDS = {
+      "x509" => ["spiffe/cli/x509", :X509, "fetch the X.509-SVID: print it, write it, keep it fresh (--daemon)"],
+      "jwt" => ["spiffe/cli/jwt", :JWT, "fetch a JWT-SVID for an audience"],
+      "bundles" => ["spiffe/cli/bundles", :Bundles, "print or write the trust bundles (X.509 or --jwt)"],
+      "validate" => ["spiffe/cli/validate", :Validate, "validate a JWT-SVID with the agent"],
+      "watch" => ["spiffe/cli/watch", :Watch, "print every X.509-SVID rotation until interrupted"],
+      "agent" => ["spiffe/cli/agent", :Agent, "run the embedded Workload API agent (development, tests)"],
+      "demo" => ["spiffe/cli/demo", :Demo, "a short tour on the embedded agent"]
+    }.freeze
+
     USAGE = <<~TEXT
       Usage: spiffe COMMAND [options]
 
       Commands:
-        agent    run the embedded Workload API agent (for development and tests)
+      #{COMMANDS.map { |name, (_, _, about)| format('  %-9s %s', name, about) }.join("\n")}
 
+      Every command that talks to the Workload API takes --socket PATH (else
+      SPIFFE_ENDPOINT_SOCKET, else SPIRE's default) and --timeout SECONDS.
       Run `spiffe COMMAND --help` for a command's options.
+
+      Exit status:
+        0   success
+        1   any other failure
+        64  bad usage or configuration
+        65  invalid token, SVID or bundle
+        69  the Workload API is unavailable (no socket, refused, timed out)
+        77  no identity issued to this process, or permission denied
     TEXT
 
     # @param argv [Array<String>]
@@ -39,115 +73,42 @@ module Spiffe
 
     # @return [Integer] the exit status
     def run(argv)
-      command, *rest = argv
-      case command
-      when "agent" then agent(rest)
-      when "--version", "-v" then @out.puts(Spiffe::VERSION) || 0
-      when nil, "--help", "-h", "help" then @out.puts(USAGE) || 0
-      else raise Failure.new("unknown command #{command.inspect}\n\n#{USAGE}", 64)
+      name, *rest = argv
+      case name
+      when "--version", "-v" then @out.puts(Spiffe::VERSION) || EXIT_OK
+      when nil, "--help", "-h", "help" then @out.puts(USAGE) || EXIT_OK
+      else command(name).new(name, @out, @err).run(rest)
       end
     rescue Failure => e
-      @err.puts("spiffe: #{e.message}")
-      e.status
+      fail_with(e.message, e.status)
     rescue OptionParser::ParseError => e
-      @err.puts("spiffe: #{e.message}")
-      64
+      fail_with("#{e.message} (see `spiffe #{name} --help`)", EXIT_USAGE)
     rescue Spiffe::Error => e
-      @err.puts("spiffe: #{e.class.name.split('::').last}: #{e.message}")
-      1
+      fail_with("#{e.class.name.split('::').last}: #{e.message}", self.class.status_for(e))
+    end
+
+    # @return [Integer] the exit status for a library error
+    def self.status_for(error)
+      case error
+      when ConnectionError then EXIT_UNAVAILABLE
+      when PermissionDeniedError then EXIT_NO_IDENTITY
+      when ConfigurationError then EXIT_USAGE
+      when JWTError, SVIDError, BundleError, InvalidIDError, InvalidArgumentError then EXIT_INVALID
+      else EXIT_FAILURE
+      end
     end
 
     private
 
-    AGENT_HELP = <<~TEXT
-      Usage: spiffe agent --config FILE [--socket PATH]
-
-      Runs the embedded Workload API agent until SIGINT or SIGTERM. It attests
-      callers by their uid, gid, user, group and executable like SPIRE's unix
-      attestor, and issues the identities of matching registration entries.
-
-      The config file is YAML or JSON:
-
-        trust_domain: example.org
-        socket_path: /tmp/spire-agent/public/api.sock   # default
-        x509_svid_ttl: 3600                              # seconds
-        jwt_svid_ttl: 300
-        federated_trust_domains: [partner.org]
-        entries:
-          - spiffe_id: spiffe://example.org/web
-            selectors: ["unix:uid:1000"]
-            hint: web
-            federates_with: [partner.org]
-          - spiffe_id: spiffe://example.org/cron
-            selectors: ["unix:path:/usr/bin/ruby3.1", "unix:user:deploy"]
-
-      It prints the endpoint as SPIFFE_ENDPOINT_SOCKET=unix:///... once serving.
-
-      Options:
-    TEXT
-
-    DEFAULT_SOCKET = "/tmp/spire-agent/public/api.sock"
-
-    def agent(argv)
-      config_path = nil
-      socket = nil
-      parser = OptionParser.new do |opts|
-        opts.banner = AGENT_HELP
-        opts.on("--config FILE", "YAML or JSON configuration") { |v| config_path = v }
-        opts.on("--socket PATH", "socket path (overrides the config)") { |v| socket = v }
-        opts.on("-h", "--help", "this help") do
-          @out.puts(opts)
-          return 0
-        end
-      end
-      parser.parse!(argv)
-      raise Failure.new("agent: --config FILE is required\n\n#{parser}", 64) unless config_path
-
-      options = load_config(config_path)
-      options[:socket_path] = socket || options[:socket_path] || DEFAULT_SOCKET
-      serve(options)
+    def command(name)
+      path, constant, = COMMANDS.fetch(name) { raise Failure.new("unknown command #{name.inspect}\n\n#{USAGE}", EXIT_USAGE) }
+      require path
+      CLI.const_get(constant)
     end
 
-    def load_config(path)
-      text = File.read(path)
-      data = path.end_with?(".json") ? JSON.parse(text) : YAML.safe_load(text)
-      raise Failure, "#{path}: expected a mapping of settings" unless data.is_a?(Hash)
-
-      symbolize(data)
-    rescue Errno::ENOENT, Errno::EACCES => e
-      raise Failure, "cannot read #{path}: #{e.message}"
-    rescue JSON::ParserError, Psych::Exception => e
-      raise Failure, "#{path} is not valid YAML or JSON: #{e.message}"
-    end
-
-    def symbolize(value)
-      case value
-      when Hash then value.to_h { |k, v| [k.to_sym, symbolize(v)] }
-      when Array then value.map { |v| symbolize(v) }
-      else value
-      end
-    end
-
-    def serve(options)
-      require "spiffe/testing"
-      agent = begin
-        Spiffe::Testing::Agent.new(**options)
-      rescue ArgumentError => e
-        raise Failure, "invalid configuration: #{e.message}"
-      end
-      # Self-pipe: trap handlers may not block, and a Queue with no other
-      # thread alive trips Ruby's deadlock detection.
-      wake, signaled = IO.pipe
-      %w[INT TERM].each { |signal| trap(signal) { signaled.write_nonblock("#{signal}\n", exception: false) } }
-      entries = Array(options[:entries]).size
-      @err.puts("spiffe agent: serving trust domain #{agent.trust_domain} (#{entries} entries); Ctrl-C to stop")
-      @out.puts("SPIFFE_ENDPOINT_SOCKET=#{agent.address}")
-      @out.flush
-      signal = wake.gets.chomp
-      @err.puts("spiffe agent: #{signal} received, stopping")
-      0
-    ensure
-      agent&.close
+    def fail_with(message, status)
+      @err.puts("spiffe: #{message}")
+      status
     end
   end
 end
