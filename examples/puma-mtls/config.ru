@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require "spiffe/rack/mtls_auth"
+require "spiffe/rack"
 
 # Only these callers; everyone else gets 403 (no client SVID: the TLS layer refuses).
 allowed = Spiffe::Authorize.one_of(*ENV.fetch("ALLOWED_IDS", "spiffe://example.org/caller").split(","))

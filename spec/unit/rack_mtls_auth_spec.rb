@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 require "spec_helper"
-require "spiffe/rack/mtls_auth"
+require "spiffe/rack"
 
 RSpec.describe Spiffe::Rack::MTLSAuth do
   let(:agent) { start_agent(entries: ["spiffe://example.org/w"], federated_trust_domains: ["partner.org"]) }

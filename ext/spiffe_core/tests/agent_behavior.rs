@@ -81,11 +81,7 @@ async fn issues_identities_by_selectors() {
     );
     // ValidateJWTSVID needs no identity.
     let token = nobody
-        .mint_jwt_svid(
-            "spiffe://example.org/x",
-            &["a".into()],
-            Duration::from_secs(60),
-        )
+        .mint_jwt_svid("spiffe://example.org/x", &["a".into()], 60)
         .unwrap();
     assert!(client(&nobody)
         .validate_jwt_svid(token, "a".into())
@@ -214,20 +210,12 @@ async fn serves_federated_bundles_to_entries_that_federate() {
     );
 
     let foreign = agent
-        .mint_jwt_svid(
-            "spiffe://other.org/peer",
-            &["a".into()],
-            Duration::from_secs(60),
-        )
+        .mint_jwt_svid("spiffe://other.org/peer", &["a".into()], 60)
         .unwrap();
     let validated = client.validate_jwt_svid(foreign, "a".into()).await.unwrap();
     assert_eq!(validated.spiffe_id.to_string(), "spiffe://other.org/peer");
     let third = agent
-        .mint_jwt_svid(
-            "spiffe://third.org/peer",
-            &["a".into()],
-            Duration::from_secs(60),
-        )
+        .mint_jwt_svid("spiffe://third.org/peer", &["a".into()], 60)
         .unwrap();
     let err = client
         .validate_jwt_svid(third, "a".into())

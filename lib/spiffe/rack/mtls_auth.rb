@@ -1,9 +1,8 @@
 # frozen_string_literal: true
 
-require "spiffe"
+require "spiffe/rack"
 
 module Spiffe
-  # Rack middleware.
   module Rack
     # Authorizes the caller of an mTLS connection by the SPIFFE ID in its
     # client certificate, which the server (Puma: `env["puma.peercert"]`;
@@ -20,6 +19,8 @@ module Spiffe
     # @example config.ru
     #   use Spiffe::Rack::MTLSAuth, authorize: Spiffe::Authorize.member_of("example.org")
     class MTLSAuth
+      include Middleware
+
       # @param app [#call]
       # @param options [Hash] `authorize:` (required), `bundle_source:` (Rack 2's
       #   `use` passes keywords as a Hash, so both forms are accepted)
@@ -45,7 +46,7 @@ module Spiffe
         return deny(401, "the client SVID is not issued by its trust domain") unless issued_by_own_trust_domain?(cert, id)
         return deny(403, "#{id} is not authorized") unless @authorize.call(id)
 
-        env["spiffe.id"] = id
+        env[ENV_ID] = id
         @app.call(env)
       end
 
@@ -71,7 +72,7 @@ module Spiffe
       end
 
       def deny(status, message)
-        [status, { "content-type" => "text/plain", "www-authenticate" => 'TLS realm="spiffe"' }, ["#{message}\n"]]
+        super(status, 'TLS realm="spiffe"', message)
       end
     end
   end

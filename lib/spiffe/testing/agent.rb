@@ -176,6 +176,7 @@ module Spiffe
       end
 
       # Mints a JWT-SVID for any SPIFFE ID in a trust domain the agent knows.
+      # @param ttl [Numeric] seconds; negative mints a token that has already expired
       # @return [String] the token
       def mint_jwt_svid(spiffe_id, audience:, ttl: 300)
         @native.mint_jwt_svid(spiffe_id.to_s, Array(audience).map(&:to_s), ttl.to_f)

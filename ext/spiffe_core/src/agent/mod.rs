@@ -544,10 +544,10 @@ impl Agent {
         &self,
         spiffe_id: &str,
         audience: &[String],
-        ttl: Duration,
+        ttl_seconds: i64,
     ) -> Result<String> {
         let id = SpiffeId::parse(spiffe_id)?;
-        let exp = crate::jwt::now_unix() + ttl.as_secs() as i64;
+        let exp = crate::jwt::now_unix() + ttl_seconds;
         let claims = serde_json::json!({ "sub": id.to_string(), "aud": audience, "exp": exp, "iat": crate::jwt::now_unix() });
         self.domain(id.trust_domain().name(), |d| d.jwt_key().sign(&claims))?
     }

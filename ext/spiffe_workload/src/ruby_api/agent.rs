@@ -179,7 +179,8 @@ impl NativeAgent {
         ttl: f64,
     ) -> Result<String, Error> {
         guard(ruby, || {
-            let ttl = Duration::from_secs_f64(ttl.max(1.0));
+            // Negative: an already expired token, for tests of expiry.
+            let ttl = ttl.round().clamp(i64::MIN as f64, i64::MAX as f64) as i64;
             rb_self.with_agent(ruby, |a| a.mint_jwt_svid(&spiffe_id, &audience, ttl))
         })
     }
