@@ -42,6 +42,22 @@ module Spiffe
   # No bundle for the token's trust domain, or no key with its `kid`.
   class JWTAuthorityNotFoundError < JWTError; end
 
+  # Vault (or OpenBao) refused the JWT-SVID login or the read, or could not be
+  # reached ({Vault}). `status` is the HTTP status, if Vault answered.
+  class VaultError < Error
+    # @return [Integer, nil]
+    attr_reader :status
+
+    def initialize(message = nil, status = nil)
+      super(message)
+      @status = status
+    end
+
+    def retriable?
+      status.nil? || status >= 500 || status == 429
+    end
+  end
+
   # Anything that went wrong talking to the Workload API.
   class WorkloadAPIError < Error
     RETRIABLE_CODES = %i[unavailable deadline_exceeded resource_exhausted aborted].freeze
