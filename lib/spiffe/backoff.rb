@@ -26,11 +26,13 @@ module Spiffe
     # The default: 0.2 s doubling up to 30 s, ±20 %.
     DEFAULT = new
 
+    # @return [Array(Float, Float, Float, Float)] initial, max, multiplier and jitter, for the native watcher
     # @api private
     def to_native
       [@initial, @max, @multiplier, @jitter]
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<Spiffe::Backoff initial=#{@initial} max=#{@max} multiplier=#{@multiplier} jitter=#{@jitter}>"
     end

@@ -119,6 +119,8 @@ module Spiffe
       @jwt_bundle if TrustDomain.parse(trust_domain) == @trust_domain
     end
 
+    # @param other [Object]
+    # @return [Boolean] whether both hold the same value
     def ==(other)
       other.is_a?(Bundle) && other.trust_domain == @trust_domain && other.x509_bundle == @x509_bundle &&
         other.jwt_bundle == @jwt_bundle && other.sequence_number == @sequence_number &&
@@ -126,10 +128,12 @@ module Spiffe
     end
     alias eql? ==
 
+    # @return [Integer] a hash consistent with {#==}
     def hash
       [Bundle, @trust_domain, @x509_bundle, @jwt_bundle, @sequence_number, @refresh_hint].hash
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<Spiffe::Bundle #{@trust_domain.name} x509_authorities=#{@x509_bundle.authorities_der.size} " \
         "jwt_key_ids=#{@jwt_bundle.key_ids.inspect} sequence_number=#{@sequence_number.inspect}>"

@@ -32,6 +32,7 @@ module Spiffe
       @bundles.keys
     end
 
+    # @return [Integer] how many trust domains
     def size
       @bundles.size
     end
@@ -40,11 +41,14 @@ module Spiffe
       @bundles.empty?
     end
 
+    # @param other [Object]
+    # @return [Boolean] whether both hold the same value
     def ==(other)
       other.instance_of?(self.class) && other.to_h == to_h
     end
     alias eql? ==
 
+    # @return [Integer] a hash consistent with {#==}
     def hash
       [self.class, @bundles].hash
     end
@@ -54,6 +58,7 @@ module Spiffe
       @bundles
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<#{self.class.name} #{trust_domains.map(&:name).join(', ')}>"
     end

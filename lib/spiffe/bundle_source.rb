@@ -6,6 +6,7 @@ module Spiffe
   class BundleSource
     include Source
 
+    # Seconds to wait for the first update.
     DEFAULT_TIMEOUT = 10
 
     # Waits for the first X.509 and JWT bundles.

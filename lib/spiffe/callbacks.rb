@@ -20,10 +20,15 @@ module Spiffe
       block
     end
 
+    # @param block [Proc] a callback given to {#add}
+    # @return [Proc, nil] the removed callback
     def delete(block)
       @lock.synchronize { @blocks = (@blocks - [block]).freeze }
     end
 
+    # Calls every callback with the arguments; a callback that raises is
+    # reported, not propagated.
+    # @return [void]
     def call(*args)
       @blocks.each do |block|
         block.call(*args)
@@ -46,12 +51,18 @@ module Spiffe
       @handlers = Callbacks.new(self)
     end
 
+    # Where errors go when no callback is registered: anything with `#warn`, or nil.
     attr_writer :logger
 
+    # @param block [Proc] called with each error
+    # @return [Proc] the block, for {Callbacks#delete}
     def add(block)
       @handlers.add(block)
     end
 
+    # Hands an error to the callbacks, or to the logger if there are none.
+    # @param error [Exception]
+    # @return [void]
     def report(error, context = nil)
       text = "spiffe-workload: #{context ? "#{context}: " : ''}#{error.class}: #{error.message}"
       if !@handlers.empty?

@@ -31,6 +31,7 @@ module Spiffe
       end
     end
 
+    # Subcommand name => [file to require, class name, summary].
     COMMANDS = {
       "x509" => ["spiffe/cli/x509", :X509, "fetch the X.509-SVID: print it, write it, keep it fresh (--daemon)"],
       "jwt" => ["spiffe/cli/jwt", :JWT, "fetch a JWT-SVID for an audience"],
@@ -41,6 +42,7 @@ module Spiffe
       "demo" => ["spiffe/cli/demo", :Demo, "a short tour on the embedded agent"]
     }.freeze
 
+    # The top-level --help text.
     USAGE = <<~TEXT
       Usage: spiffe COMMAND [options]
 

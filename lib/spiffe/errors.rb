@@ -60,6 +60,7 @@ module Spiffe
 
   # Anything that went wrong talking to the Workload API.
   class WorkloadAPIError < Error
+    # gRPC codes after which the same call may succeed later.
     RETRIABLE_CODES = %i[unavailable deadline_exceeded resource_exhausted aborted].freeze
 
     def retriable?

@@ -25,6 +25,8 @@ module Spiffe
 
     # Prepended to Process's singleton class.
     module Hook
+      # Ruby's fork hook (3.1+): notifies the tracker in the child.
+      # @return [Integer, nil] what `fork` returns
       def _fork
         pid = super
         ForkTracker.after_fork_in_child if pid.zero?

@@ -115,15 +115,19 @@ module Spiffe
     end
     alias to_str to_s
 
+    # @param other [Object]
+    # @return [Boolean] whether both hold the same value
     def ==(other)
       other.is_a?(ID) && other.to_s == @string
     end
     alias eql? ==
 
+    # @return [Integer] a hash consistent with {#==}
     def hash
       [ID, @string].hash
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<Spiffe::ID #{@string}>"
     end

@@ -84,15 +84,19 @@ module Spiffe
       @keys_der.empty?
     end
 
+    # @param other [Object]
+    # @return [Boolean] whether both hold the same value
     def ==(other)
       other.is_a?(JWTBundle) && other.trust_domain == @trust_domain && other.keys_der == @keys_der
     end
     alias eql? ==
 
+    # @return [Integer] a hash consistent with {#==}
     def hash
       [JWTBundle, @trust_domain, @keys_der].hash
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<Spiffe::JWTBundle #{@trust_domain.name} key_ids=#{key_ids.inspect}>"
     end

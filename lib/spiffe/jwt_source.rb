@@ -12,6 +12,7 @@ module Spiffe
   class JWTSource
     include Source
 
+    # Seconds to wait for the first update.
     DEFAULT_TIMEOUT = 10
 
     # Waits for the first JWT bundles.
@@ -66,6 +67,7 @@ module Spiffe
       !closed? && !@watch.terminal && !@watch.value.nil?
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<Spiffe::JWTSource #{@client.endpoint} cached=#{@cache.size}#{closed? ? ' closed' : ''}>"
     end

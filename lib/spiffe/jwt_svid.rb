@@ -82,15 +82,19 @@ module Spiffe
       now >= @expires_at
     end
 
+    # @param other [Object]
+    # @return [Boolean] whether both hold the same value
     def ==(other)
       other.is_a?(JWTSVID) && other.token == @token
     end
     alias eql? ==
 
+    # @return [Integer] a hash consistent with {#==}
     def hash
       [JWTSVID, @token].hash
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       hint = @hint.empty? ? "" : " hint=#{@hint.inspect}"
       "#<Spiffe::JWTSVID #{@spiffe_id} audience=#{@audience.inspect}#{hint} " \
@@ -98,6 +102,9 @@ module Spiffe
     end
     alias to_s inspect
 
+    # Pretty-prints like {#inspect}.
+    # @param printer [PP]
+    # @return [void]
     def pretty_print(printer)
       printer.text(inspect)
     end

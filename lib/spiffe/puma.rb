@@ -50,6 +50,7 @@ module Spiffe
     # One SSL listener and the source it follows.
     # @api private
     class Listener
+      # @return [String] the CA file Puma verifies client chains with
       attr_reader :ca_path
 
       def initialize(port, source, trust_domains, ca_path)

@@ -224,6 +224,10 @@ module Spiffe
         @authorize = authorize
       end
 
+      # The verify callback.
+      # @param preverified [Boolean] OpenSSL's verdict for this certificate
+      # @param store_context [OpenSSL::X509::StoreContext]
+      # @return [Boolean] whether to go on with the handshake
       def call(preverified, store_context)
         return preverified unless store_context.error_depth.zero?
         return false unless preverified

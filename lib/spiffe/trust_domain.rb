@@ -41,15 +41,19 @@ module Spiffe
 
     alias to_s name
 
+    # @param other [Object]
+    # @return [Boolean] whether both hold the same value
     def ==(other)
       other.is_a?(TrustDomain) && other.name == @name
     end
     alias eql? ==
 
+    # @return [Integer] a hash consistent with {#==}
     def hash
       [TrustDomain, @name].hash
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<Spiffe::TrustDomain #{@name}>"
     end

@@ -91,6 +91,7 @@ module Spiffe
       end
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<Spiffe::Vault #{@address} role=#{@role} audience=#{@audience}>"
     end

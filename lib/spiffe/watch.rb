@@ -13,6 +13,7 @@ module Spiffe
       def connected? = connected
     end
 
+    # @return [Symbol] what is watched (:x509_context, :x509_bundles or :jwt_bundles)
     attr_reader :kind
 
     # @param open [#call] returns a new native watcher (called again after fork)

@@ -244,6 +244,7 @@ module Spiffe
       @native.timeout
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<Spiffe::WorkloadAPIClient #{endpoint} timeout=#{timeout}#{closed? ? ' closed' : ''}>"
     end

@@ -82,15 +82,19 @@ module Spiffe
       self if TrustDomain.parse(trust_domain) == @trust_domain
     end
 
+    # @param other [Object]
+    # @return [Boolean] whether both hold the same value
     def ==(other)
       other.is_a?(X509Bundle) && other.trust_domain == @trust_domain && other.authorities_der == @authorities_der
     end
     alias eql? ==
 
+    # @return [Integer] a hash consistent with {#==}
     def hash
       [X509Bundle, @trust_domain, @authorities_der].hash
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<Spiffe::X509Bundle #{@trust_domain.name} authorities=#{@authorities_der.size}>"
     end

@@ -16,6 +16,7 @@ module Spiffe
   class X509Source
     include Source
 
+    # Seconds to wait for the first update.
     DEFAULT_TIMEOUT = 10
 
     # Waits for the first update.
@@ -119,6 +120,7 @@ module Spiffe
       !svid.nil? && !svid.expired?
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<Spiffe::X509Source #{@client.endpoint}#{closed? ? ' closed' : ''}>"
     end
@@ -128,6 +130,8 @@ module Spiffe
     # What TLS contexts are built from: the SVID this source picks (hint,
     # picker) and the bundles of the same update.
     Picked = Struct.new(:x509_svid, :x509_bundles) do
+      # @param trust_domain [TrustDomain, String]
+      # @return [X509Bundle, nil]
       def x509_bundle_for(trust_domain)
         x509_bundles[trust_domain]
       end

@@ -149,16 +149,20 @@ module Spiffe
       X509BundleSet.new([@bundle].compact)
     end
 
+    # @param other [Object]
+    # @return [Boolean] whether both hold the same value
     def ==(other)
       other.is_a?(X509SVID) && other.spiffe_id == @spiffe_id && other.cert_chain_der == @cert_chain_der &&
         other.hint == @hint
     end
     alias eql? ==
 
+    # @return [Integer] a hash consistent with {#==}
     def hash
       [X509SVID, @spiffe_id, @cert_chain_der, @hint].hash
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       hint = @hint.empty? ? "" : " hint=#{@hint.inspect}"
       "#<Spiffe::X509SVID #{@spiffe_id}#{hint} expires_at=#{@expires_at.utc.iso8601} " \
@@ -201,15 +205,19 @@ module Spiffe
       @bundles[trust_domain]
     end
 
+    # @param other [Object]
+    # @return [Boolean] whether both hold the same value
     def ==(other)
       other.is_a?(X509Context) && other.svids == @svids && other.bundles == @bundles
     end
     alias eql? ==
 
+    # @return [Integer] a hash consistent with {#==}
     def hash
       [X509Context, @svids, @bundles].hash
     end
 
+    # @return [String] a summary for debugging (never a key or a token)
     def inspect
       "#<Spiffe::X509Context svids=#{@svids.map { |s| s.spiffe_id.to_s }} bundles=#{@bundles.trust_domains.map(&:name)}>"
     end

@@ -7,6 +7,7 @@ module Spiffe
   class CLI
     # `spiffe agent`: the embedded Workload API agent as a process.
     class Agent < Command
+      # The command's --help text.
       HELP = <<~TEXT
         Usage: spiffe agent --config FILE [--socket PATH]
 
@@ -34,6 +35,7 @@ module Spiffe
         Options:
       TEXT
 
+      # Where the agent listens unless the config or --socket says otherwise (SPIRE's default).
       DEFAULT_SOCKET = "/tmp/spire-agent/public/api.sock"
 
       private

@@ -8,6 +8,7 @@ module Spiffe
   class CLI
     # `spiffe bundles`: the trust bundles this process gets, own and federated.
     class Bundles < Command
+      # The command's --help text.
       HELP = <<~TEXT
         Usage: spiffe bundles [--jwt] [--json | --write DIR]
 

@@ -11,6 +11,7 @@ module Spiffe
     # identity, JWT, an mTLS request between two local services, and a
     # rotation caught by a callback.
     class Demo < Command
+      # The command's --help text.
       HELP = <<~TEXT
         Usage: spiffe demo
 
@@ -23,6 +24,7 @@ module Spiffe
         Options:
       TEXT
 
+      # The demo's two registration entries, both for this process.
       ENTRIES = [{ spiffe_id: "spiffe://example.org/demo/web", hint: "web", entry_id: "1" },
                  { spiffe_id: "spiffe://example.org/demo/api", hint: "api", entry_id: "2" }].freeze
 

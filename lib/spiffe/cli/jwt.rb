@@ -7,6 +7,7 @@ module Spiffe
   class CLI
     # `spiffe jwt`: fetch a JWT-SVID.
     class JWT < Command
+      # The command's --help text.
       HELP = <<~TEXT
         Usage: spiffe jwt --audience AUD [--audience AUD...] [--spiffe-id ID] [--hint H] [--write FILE | --json]
 

@@ -15,6 +15,8 @@ module Spiffe
         @target, @signal = parse_signal(signal) if signal
       end
 
+      # Runs the command and/or sends the signal.
+      # @return [void]
       def call
         run_command if @exec
         send_signal if @signal

@@ -7,6 +7,7 @@ module Spiffe
   class CLI
     # `spiffe validate`: ask the agent whether a JWT-SVID is valid.
     class Validate < Command
+      # The command's --help text.
       HELP = <<~TEXT
         Usage: spiffe validate TOKEN --audience AUD [--json]
 

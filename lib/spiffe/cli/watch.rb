@@ -7,6 +7,7 @@ module Spiffe
   class CLI
     # `spiffe watch`: a line per X.509-SVID update, until interrupted.
     class Watch < Command
+      # The command's --help text.
       HELP = <<~TEXT
         Usage: spiffe watch [--hint H]
 

@@ -11,6 +11,7 @@ module Spiffe
     # `--daemon` mode keep the files fresh and reload a process on rotation
     # (what spiffe-helper does for nginx, Postgres or ghostunnel).
     class X509 < Command
+      # The command's --help text.
       HELP = <<~TEXT
         Usage: spiffe x509 [--hint H] [--json]
                spiffe x509 --write DIR [--federated] [--daemon [--exec CMD] [--signal PID:SIG]]

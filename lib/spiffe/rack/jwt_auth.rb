@@ -48,6 +48,8 @@ module Spiffe
         @realm = options.fetch(:realm, "spiffe").to_s.gsub(/[^\x20-\x7E]|["\\]/, "")
       end
 
+      # @param env [Hash] the Rack environment
+      # @return [Array(Integer, Hash, #each)] the app's response, or 401/403
       def call(env)
         token = bearer_token(env)
         return unauthorized(nil, "a JWT-SVID bearer token is required") unless token

@@ -37,6 +37,8 @@ module Spiffe
         @bundle_source = bundle_source
       end
 
+      # @param env [Hash] the Rack environment
+      # @return [Array(Integer, Hash, #each)] the app's response, or 401/403
       def call(env)
         cert = peer_certificate(env)
         return deny(401, "a client X.509-SVID is required") unless cert

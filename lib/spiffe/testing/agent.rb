@@ -19,28 +19,30 @@ module Spiffe
     #     client.x509_svid.spiffe_id.to_s  # => "spiffe://example.org/web"
     #   end
     class Agent
+      # Key type names accepted for `svid_key_type:` and `ca_key_type:`.
       KEY_TYPES = %i[ec_p256 ec_p384 rsa_2048 ed25519].freeze
 
       # Starts an agent. With a block, yields it and closes it afterwards.
       #
-      # @param trust_domain [String]
-      # @param entries [Array<String, Hash>] registration entries: a SPIFFE ID
+      # @param options [Hash] the settings below
+      # @option options [String] :trust_domain
+      # @option options [Array<String, Hash>] :entries registration entries: a SPIFFE ID
       #   (given to every caller), or a Hash with `:spiffe_id` and optionally
       #   `:selectors` (e.g. `["unix:uid:1000", "unix:path:/usr/bin/ruby3.1"]`;
       #   a caller needs all of them), `:hint`, `:entry_id` (SVIDs are ordered
       #   by it), `:x509_svid_ttl`, `:jwt_svid_ttl`, `:federates_with`
-      # @param socket_path [String, nil] default: a fresh temporary directory
-      # @param x509_svid_ttl [Numeric] seconds (SPIRE: 3600); SVIDs rotate at half of it
-      # @param jwt_svid_ttl [Numeric] seconds (SPIRE: 300)
-      # @param ca_ttl [Numeric] seconds (SPIRE: 86400)
-      # @param svid_key_type [Symbol] `:ec_p256` (default), `:ec_p384`, `:rsa_2048`, `:ed25519`
-      # @param ca_key_type [Symbol] key type of the CA
-      # @param jwt_algorithm [String] "ES256" (default), "ES384", "RS256" or "PS256"
-      # @param intermediate [Boolean] sign SVIDs with an intermediate CA (chains of 2)
-      # @param federated_trust_domains [Array<String>] foreign trust domains the
+      # @option options [String, nil] :socket_path default: a fresh temporary directory
+      # @option options [Numeric] :x509_svid_ttl seconds (SPIRE: 3600); SVIDs rotate at half of it
+      # @option options [Numeric] :jwt_svid_ttl seconds (SPIRE: 300)
+      # @option options [Numeric] :ca_ttl seconds (SPIRE: 86400)
+      # @option options [Symbol] :svid_key_type `:ec_p256` (default), `:ec_p384`, `:rsa_2048`, `:ed25519`
+      # @option options [Symbol] :ca_key_type key type of the CA
+      # @option options [String] :jwt_algorithm "ES256" (default), "ES384", "RS256" or "PS256"
+      # @option options [Boolean] :intermediate sign SVIDs with an intermediate CA (chains of 2)
+      # @option options [Array<String>] :federated_trust_domains foreign trust domains the
       #   agent has bundles for (each with its own CA and JWT key)
-      # @param rotation [Boolean] re-issue SVIDs at half their lifetime (default true)
-      # @param allow_unauthenticated_verifiers [Boolean] serve bundles to callers without identity
+      # @option options [Boolean] :rotation re-issue SVIDs at half their lifetime (default true)
+      # @option options [Boolean] :allow_unauthenticated_verifiers serve bundles to callers without identity
       # @yieldparam agent [Agent]
       # @return [Agent, Object] the agent, or the block's value
       def self.start(**options)
@@ -230,6 +232,7 @@ module Spiffe
         @native.running?
       end
 
+      # @return [String] a summary for debugging (never a key or a token)
       def inspect
         "#<Spiffe::Testing::Agent #{@trust_domain} #{@socket_path}#{running? ? '' : ' stopped'}>"
       end

@@ -20,6 +20,7 @@ module Spiffe
     #     end
     #   end
     module RSpec
+      # The environment variable the helpers set to the agent's address.
       ENDPOINT_ENV = "SPIFFE_ENDPOINT_SOCKET"
 
       # Class-level helpers.
@@ -39,6 +40,9 @@ module Spiffe
         end
       end
 
+      # Adds the helpers to an example group.
+      # @param group [Module]
+      # @return [void]
       def self.included(group)
         group.extend(ClassMethods)
         group.after { @spiffe_agents&.each(&:close) }
