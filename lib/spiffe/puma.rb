@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "puma"
 require "puma/minissl"
 require "spiffe"
 
