@@ -75,6 +75,8 @@ RSpec.describe "sources and watchers after fork" do
     writer.close
     result = JSON.parse(reader.read)
     [result, Process.wait2(pid).last]
+  ensure
+    reader&.close
   end
 
   it "recovers a source in the child: own connection, own updates" do
@@ -134,10 +136,14 @@ RSpec.describe "sources and watchers after fork" do
     expect(data).to eq("svid" => "spiffe://example.org/app")
   end
 
-  it "survives 20 forks of a process with an active source" do
+  it "survives 50 forks of a process with an active source, without leaking threads or fds" do
     source = agent.client.x509_source(backoff: fast_backoff)
-    results = Array.new(20) { in_child { { "id" => source.x509_svid.spiffe_id.to_s } } }
+    threads = Thread.list.size
+    fds = open_fds
+    results = Array.new(50) { in_child { { "id" => source.x509_svid.spiffe_id.to_s } } }
     expect(results.map { |data, status| [data["id"], status.success?] }.uniq).to eq([["spiffe://example.org/app", true]])
     expect(source.x509_svid.spiffe_id.to_s).to eq("spiffe://example.org/app")
+    expect(Thread.list.size).to eq(threads)
+    expect(open_fds).to be <= fds
   end
 end
