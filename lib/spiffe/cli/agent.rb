@@ -40,6 +40,10 @@ module Spiffe
 
       private
 
+      def waits_for_signal?
+        true
+      end
+
       def options(opts)
         opts.on("--config FILE", "YAML or JSON configuration") { |v| @config_path = v }
         opts.on("--socket PATH", "socket path (overrides the config)") { |v| @socket = v }

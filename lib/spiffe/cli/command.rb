@@ -26,8 +26,11 @@ module Spiffe
         end
         arguments = parser.parse(argv)
         return @out.puts(help) || EXIT_OK if help
+        return execute(arguments) unless waits_for_signal?
 
-        execute(arguments)
+        # Trap before anything else, so a signal that comes while the command
+        # sets up is not lost: wait_for_signal will see it.
+        with_signal_traps { execute(arguments) }
       end
 
       private
@@ -54,15 +57,25 @@ module Spiffe
         EXIT_OK
       end
 
-      # Blocks until SIGINT or SIGTERM, then returns the signal's name. A
-      # self-pipe: trap handlers must not block or take locks.
-      def wait_for_signal
-        reader, writer = IO.pipe
+      # Whether the command runs until SIGINT or SIGTERM ({#wait_for_signal}).
+      def waits_for_signal?
+        false
+      end
+
+      # A self-pipe: trap handlers must not block or take locks.
+      def with_signal_traps
+        @signals, writer = IO.pipe
         previous = %w[INT TERM].to_h { |sig| [sig, trap(sig) { writer.write_nonblock("#{sig}\n", exception: false) }] }
-        reader.gets.chomp
+        yield
       ensure
         previous&.each { |sig, handler| trap(sig, handler || "DEFAULT") }
-        [reader, writer].each { |io| io&.close }
+        [@signals, writer].each { |io| io&.close }
+      end
+
+      # Blocks until SIGINT or SIGTERM (even one that came earlier), then
+      # returns the signal's name.
+      def wait_for_signal
+        @signals.gets.chomp
       end
 
       def time(value)

@@ -21,6 +21,10 @@ module Spiffe
 
       private
 
+      def waits_for_signal?
+        true
+      end
+
       def options(opts)
         workload_api_options(opts)
         opts.on("--hint HINT", "follow the SVID with this hint") { |v| @hint = v }
@@ -30,8 +34,10 @@ module Spiffe
         usage!("unexpected argument #{arguments.first.inspect}") unless arguments.empty?
 
         source = client.x509_source(hint: @hint, on_error: ->(e) { log("#{e.class.name.split('::').last}: #{e.message}") })
-        print_line(source.x509_svid)
-        source.on_update { print_line(source.x509_svid) }
+        lock = Mutex.new
+        # Follow first, then print: a rotation in between is not missed.
+        source.on_update { lock.synchronize { print_line(source.x509_svid) } }
+        lock.synchronize { print_line(source.x509_svid) }
         log("#{wait_for_signal} received, stopping")
         EXIT_OK
       ensure

@@ -31,6 +31,10 @@ module Spiffe
 
       private
 
+      def waits_for_signal?
+        @daemon
+      end
+
       def options(opts)
         workload_api_options(opts)
         opts.on("--hint HINT", "the SVID with this hint (default: the first)") { |v| @hint = v }
@@ -104,12 +108,16 @@ module Spiffe
 
       def daemon(reload)
         source = client.x509_source(hint: @hint, on_error: ->(e) { log("#{e.class.name.split('::').last}: #{e.message}") })
+        lock = Mutex.new
         update = lambda do
-          write(source.x509_svid, source.x509_bundles)
-          reload&.call
+          lock.synchronize do
+            write(source.x509_svid, source.x509_bundles)
+            reload&.call
+          end
         end
-        update.call
+        # Follow first, then write: a rotation in between is not missed.
         source.on_update { update.call }
+        update.call
         log("#{wait_for_signal} received, stopping")
         EXIT_OK
       ensure
