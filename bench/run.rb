@@ -12,6 +12,8 @@ require "tmpdir"
 require "rbconfig"
 
 ITERATIONS = Integer(ENV.fetch("BENCH_ITERATIONS", 5000))
+MEMORY_FETCHES = Integer(ENV.fetch("BENCH_MEMORY_FETCHES", 100_000))
+ROOT = File.expand_path("..", __dir__)
 
 def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 
@@ -103,6 +105,45 @@ with_agent_process do |socket|
   end)
   results[:throughput_per_s] = [1, 4, 16].to_h { |t| ["#{t}_threads", throughput(client, t, 1.0)] }
   results[:busy_thread] = busy_thread_slowdown(client, 4, 1.0)
+  client.shutdown
+
+  # The official clients, same agent, same run.
+  results[:peers] = {}
+  rust = File.join(ROOT, "target", "release", "examples", "rust_spiffe_bench")
+  if system("cargo", "build", "--quiet", "--release", "--locked", "-p", "spiffe_core", "--example", "rust_spiffe_bench",
+            chdir: ROOT)
+    results[:peers][:rust_spiffe] = JSON.parse(`#{rust} #{socket} #{ITERATIONS}`, symbolize_names: true)
+  else
+    warn "bench: could not build the Rust peer (cargo build --example rust_spiffe_bench)"
+  end
+  py = `python3 #{File.join(__dir__, 'peers', 'py_spiffe_bench.py')} #{socket} #{ITERATIONS} 2>&1`
+  if $?.success? # rubocop:disable Style/SpecialGlobalVars
+    results[:peers][:py_spiffe] = JSON.parse(py, symbolize_names: true)
+  else
+    warn "bench: py-spiffe did not run (pip install spiffe): #{py.lines.last}"
+  end
+
+  # Memory and threads in a fresh process: after require, first use, 100 000 fetches.
+  results[:memory] = JSON.parse(`#{RbConfig.ruby} -I#{File.join(ROOT, 'lib')} #{File.join(__dir__, 'memory.rb')} #{socket} #{MEMORY_FETCHES}`,
+                                symbolize_names: true)
+end
+
+# `require "spiffe"` in a fresh process (median of 7).
+require_times = Array.new(7) do
+  `#{RbConfig.ruby} -I#{File.join(ROOT, 'lib')} -e 't = Process.clock_gettime(Process::CLOCK_MONOTONIC); require "spiffe"; print Process.clock_gettime(Process::CLOCK_MONOTONIC) - t'`.to_f
+end
+results[:require_ms] = (require_times.sort[3] * 1000).round(1)
+results[:so_size_kb] = (File.size(File.join(ROOT, "lib", "spiffe", "spiffe_workload.so")) / 1024.0).round
+
+# A clean release build of the extension, in its own target directory (BENCH_BUILD=0 skips it: minutes).
+unless ENV["BENCH_BUILD"] == "0"
+  build_dir = File.join(ROOT, "tmp", "bench-clean-build")
+  FileUtils.rm_rf(build_dir)
+  start = now
+  built = system({ "RUBY" => RbConfig.ruby }, "cargo", "build", "--quiet", "--release", "--locked", "-p", "spiffe_workload",
+                 "--target-dir", build_dir, chdir: ROOT)
+  results[:clean_build_s] = (now - start).round(1) if built
+  FileUtils.rm_rf(build_dir)
 end
 
 # The agent's own costs: minting, and serving attested callers.
@@ -174,6 +215,10 @@ Spiffe::Testing::Agent.start(entries: ["spiffe://example.org/bench"]) do |agent|
   start = now
   builds.times { Spiffe::TLS.mtls_client_context(svid, authorize: authorize) }
   results[:tls_context_build_us] = ((now - start) / builds * 1e6).round(1)
+  # What the cache saves: a fresh context each time (OpenSSL 3's SSL_CTX_new dominates).
+  start = now
+  (builds / 4).times { Spiffe::TLS.build(svid, authorize: authorize, present: true, verify: :peer) }
+  results[:tls_context_fresh_build_us] = ((now - start) / (builds / 4) * 1e6).round(1)
 
   tcp = TCPServer.new("127.0.0.1", 0)
   server = Spiffe::TLS::Server.new(tcp, svid, authorize: authorize)
@@ -219,6 +264,24 @@ rows.each do |name, r|
   puts format("%-30s %10.1f %10.1f %10.1f %12s", name, r[:p50_us], r[:p99_us], r[:max_us], r[:client_cpu_us] || "-")
 end
 puts
+
+# Side by side with the official clients (ratio: theirs / ours at p50; > 1 means we are faster).
+peers = { "spiffe-workload (Ruby)" => results.slice(:x509_svid, :jwt_svid, :cold_client_x509_svid) }
+peers["rust spiffe crate"] = results[:peers][:rust_spiffe] if results[:peers][:rust_spiffe]
+peers["py-spiffe"] = results[:peers][:py_spiffe] if results[:peers][:py_spiffe]
+puts format("%-24s %22s %22s %22s", "client: p50 / p99 µs", "x509_svid", "jwt_svid", "new client + x509_svid")
+peers.each do |name, r|
+  cells = %i[x509_svid jwt_svid cold_client_x509_svid].map { |k| format("%9.1f / %-9.1f", r[k][:p50_us], r[k][:p99_us]) }
+  puts format("%-24s %22s %22s %22s", name, *cells)
+end
+peers.each do |name, r|
+  next if name.start_with?("spiffe-workload")
+
+  ratios = %i[x509_svid jwt_svid cold_client_x509_svid].map { |k| (r[k][:p50_us] / results[k][:p50_us]).round(2) }
+  results[:peers][:"#{name.split.first}_over_ours_p50"] = ratios
+  puts format("  %-22s p50 theirs/ours: x509 %.2fx, jwt %.2fx, new client %.2fx", name, *ratios)
+end
+puts
 puts "throughput, x509_svid calls/s: " + results[:throughput_per_s].map { |k, v| "#{k.sub('_', ' ')}: #{v}" }.join(", ")
 b = results[:busy_thread]
 puts "busy Ruby thread alongside 4 fetching threads: #{b[:kept_pct]}% of its solo speed " \
@@ -229,7 +292,8 @@ r = results[:rotation_to_callback]
 puts "rotation push -> Ruby callback: p50 #{r[:p50_us]} µs, p99 #{r[:p99_us]} µs; cached source read " \
      "#{results[:cached_read_ns]} ns; per source #{results[:per_source][:threads]} threads, " \
      "#{results[:per_source][:fds]} fds; shutdown with 6 watches #{results[:shutdown_ms_with_6_watches]} ms"
-puts "TLS: mTLS context from a cached SVID #{results[:tls_context_build_us]} µs; " \
+puts "TLS: mTLS context from a cached SVID #{results[:tls_context_build_us]} µs " \
+     "(a fresh one #{results[:tls_context_fresh_build_us]} µs); " \
      "#{results[:mtls_handshakes_per_s]} mTLS handshakes/s (Ruby client and server in one process)"
 puts "offline JWT-SVID validations/s: " + results[:jwt_offline_validations_per_s].map { |k, v| "#{k} #{v}" }.join(", ")
 a = results[:agent]
@@ -237,6 +301,35 @@ puts "agent: mint time per SVID (µs): " + a[:mint_us_per_svid].map { |k, v| "#{
 puts "agent: x509_svid with a unix:path selector p50 #{a[:path_attested_x509_svid][:p50_us]} µs, " \
      "p99 #{a[:path_attested_x509_svid][:p99_us]} µs; #{a[:served_per_s_16_threads]} attested fetches/s from 16 threads"
 
+m = results[:memory]
+puts "memory: RSS #{m[:before_require][:rss_kb]} KB before require, #{m[:after_require][:rss_kb]} KB after, " \
+     "#{m[:after_first_fetch][:rss_kb]} KB after the first fetch; growth over #{m[:after_fetches][:fetches]} fetches " \
+     "#{m[:growth_kb]} KB; native threads #{m[:before_require][:threads]} -> #{m[:after_require][:threads]} -> " \
+     "#{m[:after_first_fetch][:threads]} -> #{m[:after_fetches][:threads]}"
+puts "require \"spiffe\": #{results[:require_ms]} ms; extension #{results[:so_size_kb]} KB; " \
+     "clean release build #{results[:clean_build_s] ? "#{results[:clean_build_s]} s" : '(skipped)'}"
+
+# The targets of issue 7: reported, never failed on.
+rust = results.dig(:peers, :rust_spiffe, :x509_svid, :p50_us)
+targets = [
+  ["x509_svid p50 < 300 µs", results[:x509_svid][:p50_us], results[:x509_svid][:p50_us] < 300],
+  ["x509_svid p50 <= 1.5x the Rust crate", rust && (results[:x509_svid][:p50_us] / rust).round(2), rust && results[:x509_svid][:p50_us] <= 1.5 * rust],
+  ["cached source read <= 2 µs", results[:cached_read_ns] / 1000.0, results[:cached_read_ns] <= 2000],
+  ["tls_context from cache <= 50 µs", results[:tls_context_build_us], results[:tls_context_build_us] <= 50],
+  ["rotation callback p99 <= 5 ms", results[:rotation_to_callback][:p99_us] / 1000.0, results[:rotation_to_callback][:p99_us] <= 5000],
+  ["RSS growth <= 2 MB / 100k fetches", m[:growth_kb] / 1024.0, m[:growth_kb] <= 2048],
+  ["busy thread keeps >= 90 %", results[:busy_thread][:kept_pct], results[:busy_thread][:kept_pct] >= 90]
+]
+results[:targets] = targets.to_h { |name, value, met| [name, { value: value, met: met }] }
+puts "\ntargets:"
+targets.each { |name, value, met| puts format("  %-40s %-10s %s", name, value.nil? ? "-" : value.round(2), met.nil? ? "not measured" : (met ? "met" : "MISSED")) }
+
 path = File.join(__dir__, "results", "bench-#{Time.now.utc.strftime('%Y%m%dT%H%M%SZ')}.json")
 File.write(path, JSON.pretty_generate(results))
 puts "\nwrote #{path}"
+plot = path.sub(/\.json\z/, ".png")
+if system("python3", File.join(__dir__, "plot.py"), path, plot, out: File::NULL, err: File::NULL)
+  puts "plotted #{plot}"
+else
+  puts "no plot (bench/plot.py needs matplotlib: pip install matplotlib)"
+end

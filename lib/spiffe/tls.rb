@@ -22,7 +22,7 @@ module Spiffe
     # @param authorize [#call] see {Authorize}
     # @return [OpenSSL::SSL::SSLContext]
     def mtls_client_context(source, authorize:)
-      build(source, authorize: authorize, present: true, verify: :peer)
+      cached(source, [:mtls_client, authorize]) { build(source, authorize: authorize, present: true, verify: :peer) }
     end
 
     # A server that presents its SVID and requires and authorizes client SVIDs.
@@ -33,7 +33,7 @@ module Spiffe
     def mtls_server_context(source, authorize:)
       return source.mtls_server_context(authorize: authorize) if source.respond_to?(:mtls_server_context)
 
-      build(source, authorize: authorize, present: true, verify: :require)
+      cached(source, [:mtls_server, authorize]) { build(source, authorize: authorize, present: true, verify: :require) }
     end
 
     # A client without an SVID of its own that authorizes the server's SPIFFE ID.
@@ -49,7 +49,7 @@ module Spiffe
     def tls_server_context(source)
       return source.tls_server_context if source.respond_to?(:tls_server_context)
 
-      build(source, authorize: nil, present: true, verify: :none)
+      cached(source, [:tls_server]) { build(source, authorize: nil, present: true, verify: :none) }
     end
 
     # A client context: mTLS when the source has an SVID to present
@@ -86,6 +86,11 @@ module Spiffe
     def mtls_web_client_context(source, cert_store: nil)
       return source.mtls_web_client_context(cert_store: cert_store) if source.respond_to?(:mtls_web_client_context)
 
+      cached(source, [:mtls_web_client, cert_store]) { web_client_context(source, cert_store) }
+    end
+
+    # @api private
+    def web_client_context(source, cert_store)
       context = OpenSSL::SSL::SSLContext.new
       context.min_version = OpenSSL::SSL::TLS1_2_VERSION
       present_svid(context, source.x509_svid)
@@ -285,6 +290,14 @@ module Spiffe
       context
     end
 
+    # Contexts from an {X509SVID} are built once per SVID and arguments: they
+    # are frozen, and OpenSSL 3 makes each new one cost over 100 µs.
+    def cached(source, key, &build)
+      return yield unless source.is_a?(X509SVID)
+
+      source.tls_context_memo(key, &build)
+    end
+
     # Puts an SVID's certificate, key and intermediates on a context.
     def present_svid(context, svid)
       context.cert = svid.leaf_certificate
@@ -321,6 +334,6 @@ module Spiffe
       bundle.x509_authorities
     end
 
-    private_class_method :own_trust_domain_authorities, :present_svid, :bundle_lookup, :trust_store
+    private_class_method :cached, :web_client_context, :own_trust_domain_authorities, :present_svid, :bundle_lookup, :trust_store
   end
 end

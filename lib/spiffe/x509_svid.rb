@@ -121,6 +121,18 @@ module Spiffe
       @memo[:key] ||= OpenSSL::PKey.read(@private_key_der).freeze
     end
 
+    # Contexts that {TLS} built from this SVID, reused while it is current:
+    # a fresh OpenSSL 3 context costs over 100 µs (SSL_CTX_new alone).
+    # Bounded, so per-request authorizers cannot grow it.
+    # @api private
+    def tls_context_memo(key)
+      cache = (@memo[:tls] ||= {})
+      cache.fetch(key) do
+        cache.clear if cache.size >= 16
+        cache[key] = yield
+      end
+    end
+
     # @return [String] the private key as unencrypted PKCS#8 DER. Handle with care.
     def private_key_der
       @private_key_der

@@ -114,6 +114,24 @@ RSpec.describe "SPIFFE mTLS with OpenSSL" do
     source&.close
   end
 
+  it "reuses a context per SVID and authorizer (built-in authorizers compare by value)" do
+    first = Spiffe::TLS.mtls_client_context(client_svid, authorize: Spiffe::Authorize.id("spiffe://example.org/server"))
+    expect(Spiffe::TLS.mtls_client_context(client_svid, authorize: Spiffe::Authorize.id("spiffe://example.org/server")))
+      .to equal(first)
+    expect(Spiffe::TLS.mtls_client_context(client_svid, authorize: Spiffe::Authorize.id("spiffe://example.org/db")))
+      .not_to equal(first)
+    expect(Spiffe::Authorize.one_of("spiffe://example.org/b", "spiffe://example.org/a"))
+      .to eq(Spiffe::Authorize.one_of("spiffe://example.org/a", "spiffe://example.org/b"))
+    expect(Spiffe::Authorize.member_of("example.org").inspect).to eq("#<Spiffe::Authorize.member_of(example.org)>")
+    agent.rotate!
+    rotated = agent.client.x509_svid(hint: "client")
+    expect(Spiffe::TLS.mtls_client_context(rotated, authorize: Spiffe::Authorize.id("spiffe://example.org/server")))
+      .not_to equal(first)
+    # Per-request lambdas do not grow the cache without bound.
+    100.times { Spiffe::TLS.mtls_client_context(client_svid, authorize: ->(_id) { true }) }
+    expect(client_svid.instance_variable_get(:@memo)[:tls].size).to be <= 16
+  end
+
   it "requires an authorizer where peers are verified" do
     expect { Spiffe::TLS.mtls_client_context(client_svid, authorize: nil) }.to raise_error(ArgumentError, /authorize:/)
     expect(Spiffe::Authorize.one_of("spiffe://example.org/a", "spiffe://example.org/b").call(Spiffe::ID.parse("spiffe://example.org/b"))).to be(true)
