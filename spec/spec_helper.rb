@@ -17,6 +17,17 @@ RSpec.configure do |config|
   config.expect_with(:rspec) { |c| c.syntax = :expect }
   # A hung call must fail the suite, not hang CI.
   config.around do |example|
-    Timeout.timeout(60) { example.run }
+    Timeout.timeout(ENV["GC_STRESS"] == "1" ? 600 : 60) { example.run }
+  end
+  # GC_STRESS=1: a full GC on every allocation during each example, to catch
+  # native references that Ruby's GC could move or free. Very slow: script/test
+  # runs the examples tagged :gc_stress (every native path) this way.
+  if ENV["GC_STRESS"] == "1"
+    config.around do |example|
+      GC.stress = true
+      example.run
+    ensure
+      GC.stress = false
+    end
   end
 end

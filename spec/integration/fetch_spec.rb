@@ -14,7 +14,7 @@ RSpec.describe "fetching from the Workload API" do
     JSON.parse(Base64.urlsafe_decode64(segment + ("=" * (-segment.size % 4))))
   end
 
-  it "fetches the default X.509-SVID as OpenSSL objects" do
+  it "fetches the default X.509-SVID as OpenSSL objects", :gc_stress do
     svid = client.x509_svid
     expect(svid.spiffe_id.to_s).to eq("spiffe://example.org/myapp")
     expect(svid.hint).to eq("internal")
@@ -57,7 +57,7 @@ RSpec.describe "fetching from the Workload API" do
     expect(ordered.client.x509_svid.spiffe_id.to_s).to eq("spiffe://example.org/y")
   end
 
-  it "returns X.509 bundles and a consistent context" do
+  it "returns X.509 bundles and a consistent context", :gc_stress do
     bundles = client.x509_bundles
     expect(bundles.trust_domains.map(&:name)).to eq(["example.org"])
     expect(bundles["example.org"]).to eq(agent.x509_bundle)
@@ -103,7 +103,7 @@ RSpec.describe "fetching from the Workload API" do
     expect { client.jwt_svid(audience: "a", spiffe_id: "nope") }.to raise_error(Spiffe::InvalidIDError)
   end
 
-  it "fetches JWT bundles whose keys verify the agent's tokens" do
+  it "fetches JWT bundles whose keys verify the agent's tokens", :gc_stress do
     jwt = client.jwt_svid(audience: "a")
     bundle = client.jwt_bundles["example.org"]
     kid = decode_segment(jwt.token.split(".").first)["kid"]

@@ -9,7 +9,7 @@ RSpec.describe "sources" do
                             { spiffe_id: "spiffe://example.org/b", hint: "b" }], rotation: false)
     end
 
-    it "serves cached snapshots and follows updates" do
+    it "serves cached snapshots and follows updates", :gc_stress do
       source = described_class.new(socket_path: agent.socket_path, backoff: fast_backoff)
       calls = agent.calls["FetchX509SVID"]
       expect(Array.new(100) { source.x509_svid.spiffe_id.to_s }.uniq).to eq(["spiffe://example.org/a"])

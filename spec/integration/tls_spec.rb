@@ -13,7 +13,7 @@ RSpec.describe "SPIFFE mTLS with OpenSSL" do
   let(:server_svid) { client.x509_svid(hint: "server") }
   let(:client_svid) { client.x509_svid(hint: "client") }
 
-  it "connects two SPIFFE IDs over mTLS and authorizes both" do
+  it "connects two SPIFFE IDs over mTLS and authorizes both", :gc_stress do
     port, server = serve(Spiffe::TLS.mtls_server_context(server_svid, authorize: Spiffe::Authorize.id(client_svid.spiffe_id)))
     seen, line = connect(port, Spiffe::TLS.mtls_client_context(client_svid, authorize: Spiffe::Authorize.id(server_svid.spiffe_id)))
     expect(seen).to eq("spiffe://example.org/server")
