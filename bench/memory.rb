@@ -2,7 +2,8 @@
 
 # Run by bench/run.rb in a fresh process: RSS and native threads before and
 # after `require "spiffe"`, after the first fetch, and after COUNT fetches
-# (growth measured from a warmed-up point). Prints JSON.
+# (growth measured from a warmed-up point), then COUNT more (a leak keeps
+# growing; warm-up does not). Prints JSON.
 #   ruby -Ilib bench/memory.rb SOCKET COUNT
 require "json"
 
@@ -23,4 +24,9 @@ count.times { client.x509_svid }
 GC.start
 result[:after_fetches] = { rss_kb: rss_kb, threads: threads, fetches: count }
 result[:growth_kb] = rss_kb - warm
+# The same again: a leak keeps growing, warm-up (malloc arenas, buffers) does not.
+steady = rss_kb
+count.times { client.x509_svid }
+GC.start
+result[:steady_growth_kb] = rss_kb - steady
 puts JSON.generate(result)

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 results = json.load(open(sys.argv[1]))
 clients = {"spiffe-workload (Ruby)": results}
@@ -29,6 +30,7 @@ for ax, (key, title) in zip(axes, calls):
     ax.set_yticks(list(y))
     ax.set_yticklabels(names)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("µs (log scale)")
     ax.set_title(title)
     ax.invert_yaxis()

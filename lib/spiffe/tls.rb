@@ -76,8 +76,8 @@ module Spiffe
       authorize ? mtls_server_context(source, authorize: authorize) : tls_server_context(source)
     end
 
-    # Web PKI toward the server, SPIFFE toward the client: presents the
-    # source's SVID and verifies the server the usual HTTPS way (trusted CAs
+    # SPIFFE for the client, web PKI for the server: presents the source's
+    # SVID and verifies the server the usual HTTPS way (trusted CAs
     # and host name), for calling a public-CA endpoint that authenticates
     # callers by SPIFFE ID (go-spiffe's `MTLSWebClientConfig`).
     # @param source [#x509_svid]
@@ -101,8 +101,9 @@ module Spiffe
       context
     end
 
-    # Web PKI toward the client, SPIFFE toward the server: presents a web certificate (say, from a public CA) and requires
-    # client X.509-SVIDs, verified against their trust domain's bundle and
+    # A web certificate for the server, SPIFFE for its clients: presents a
+    # web certificate (say, from a public CA) and requires client
+    # X.509-SVIDs, verified against their trust domain's bundle and
     # authorized by SPIFFE ID (go-spiffe's `MTLSWebServerConfig`). With a
     # live bundle source, handshakes that send SNI use its newest bundles.
     # @param cert [OpenSSL::X509::Certificate] the server's web certificate
