@@ -19,9 +19,14 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let address = format!("unix://{}", args[1]);
     let iterations: usize = args[2].parse().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
-        let client = WorkloadApiClient::connect_to(address.clone()).await.unwrap();
+        let client = WorkloadApiClient::connect_to(address.clone())
+            .await
+            .unwrap();
         for _ in 0..200 {
             client.fetch_x509_svid().await.unwrap();
             client.fetch_jwt_svid(["bench"], None).await.unwrap();
@@ -41,7 +46,9 @@ fn main() {
         let mut cold = Vec::with_capacity(200);
         for _ in 0..200 {
             let start = Instant::now();
-            let fresh = WorkloadApiClient::connect_to(address.clone()).await.unwrap();
+            let fresh = WorkloadApiClient::connect_to(address.clone())
+                .await
+                .unwrap();
             fresh.fetch_x509_svid().await.unwrap();
             cold.push(start.elapsed().as_secs_f64() * 1e6);
         }

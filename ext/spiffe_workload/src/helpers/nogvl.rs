@@ -14,7 +14,12 @@ use magnus::{Error, Ruby};
 use std::ffi::c_void;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long a lone Ruby thread waits with the GVL before releasing it.
+const SPIN: Duration = Duration::from_micros(250);
 
 enum Outcome<T> {
     Done(T),
@@ -24,6 +29,8 @@ enum Outcome<T> {
 struct Waiter<T> {
     state: Mutex<(Option<Outcome<T>>, bool)>,
     wake: Condvar,
+    /// Set with the outcome, so a spinning caller can poll without the lock.
+    done: AtomicBool,
 }
 
 impl<T> Waiter<T> {
@@ -36,6 +43,7 @@ impl<T> Waiter<T> {
         if state.0.is_none() {
             state.0 = Some(outcome);
         }
+        self.done.store(true, Ordering::Release);
         self.wake.notify_all();
     }
 }
@@ -89,6 +97,7 @@ where
     let waiter = Arc::new(Waiter {
         state: Mutex::new((None, false)),
         wake: Condvar::new(),
+        done: AtomicBool::new(false),
     });
     let finish = FinishOnDrop(waiter.clone());
     let task = handle.spawn(async move {
@@ -96,12 +105,30 @@ where
         finish.0.finish(Outcome::Done(output));
     });
     let _abort = AbortOnDrop(task.abort_handle());
+    // A lone Ruby thread first waits a moment with the GVL: most calls
+    // answer within it, and never entering the blocking region saves
+    // Ruby's own wake-ups around it (more than the call itself on a small
+    // machine). With other threads around, the GVL is released at once.
+    // SAFETY: rb_thread_alone only reads the VM's thread count.
+    if unsafe { rb_sys::rb_thread_alone() } != 0 {
+        let deadline = Instant::now() + SPIN;
+        while !waiter.done.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
+    }
     let data = Arc::as_ptr(&waiter) as *mut c_void;
     loop {
-        // SAFETY: `wait` and `unblock` only touch the waiter behind `data`,
-        // which outlives the call; neither calls into Ruby.
-        unsafe {
-            rb_sys::rb_thread_call_without_gvl2(Some(wait::<T>), data, Some(unblock::<T>), data);
+        if !waiter.done.load(Ordering::Acquire) {
+            // SAFETY: `wait` and `unblock` only touch the waiter behind `data`,
+            // which outlives the call; neither calls into Ruby.
+            unsafe {
+                rb_sys::rb_thread_call_without_gvl2(
+                    Some(wait::<T>),
+                    data,
+                    Some(unblock::<T>),
+                    data,
+                );
+            }
         }
         let outcome = {
             let mut state = waiter.lock();
