@@ -34,6 +34,28 @@ RSpec.describe "signals and permissions, in real processes" do
     end
   end
 
+  it "lets SIGTERM end a process whose call is blocked on a hung agent" do
+    agent.inject_fault(hang: true)
+    code = <<~RUBY
+      require "spiffe"
+      client = Spiffe.workload_api_client(socket_path: ARGV[0], timeout: 60)
+      at_exit { $stdout.puts "exiting"; $stdout.flush }
+      $stdout.puts "calling"; $stdout.flush
+      client.x509_svid
+    RUBY
+    Open3.popen2(RbConfig.ruby, "-I#{lib}", "-e", code, agent.socket_path) do |stdin, stdout, thread|
+      stdin.close
+      expect(stdout.gets).to eq("calling\n")
+      sleep 0.3
+      sent = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      Process.kill("TERM", thread.pid)
+      status = thread.value
+      expect(status.termsig).to eq(Signal.list["TERM"]) # Ruby re-raises SignalException as the signal
+      expect(stdout.read).to eq("exiting\n") # at_exit ran: Ruby unwound normally
+      expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - sent).to be < 2
+    end
+  end
+
   it "says so when this user may not open the socket", if: Process.uid.zero? do
     dir = Dir.mktmpdir
     File.chmod(0o700, dir)

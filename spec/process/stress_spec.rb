@@ -40,6 +40,46 @@ RSpec.describe "stress" do
     eventually { Thread.list.size <= threads_before }
   end
 
+  it "answers or raises a typed error across agent restarts under load, then recovers" do
+    client = agent.client(timeout: 2)
+    watch_errors = Queue.new
+    source = client.x509_source(backoff: fast_backoff, on_error: ->(e) { watch_errors << e })
+    threads_before = Thread.list.size
+    fds_before = open_fds
+    running = true
+    outcomes = Queue.new
+    workers = Array.new(8) do |i|
+      Thread.new do
+        while running
+          begin
+            outcomes << (i.even? ? client.x509_svid.spiffe_id.to_s : client.jwt_svid(audience: "r").spiffe_id.to_s)
+          rescue Spiffe::WorkloadAPIError => e
+            outcomes << e
+          end
+        end
+      end
+    end
+    5.times do
+      sleep 0.1
+      agent.stop
+      sleep 0.1
+      agent.restart
+    end
+    sleep 0.2
+    running = false
+    expect(workers.map { |t| t.join(10) }).to all(be_a(Thread))
+    values = Array.new(outcomes.size) { outcomes.pop }
+    errors = values.grep(Spiffe::WorkloadAPIError)
+    expect(errors.map(&:class).uniq - [Spiffe::ConnectionRefusedError, Spiffe::SocketNotFoundError, Spiffe::ConnectionError])
+      .to eq([])
+    expect(values.grep(String).uniq).to eq(["spiffe://example.org/s"])
+    expect(client.x509_svid.spiffe_id.to_s).to eq("spiffe://example.org/s")
+    eventually(5) { source.healthy? }
+    expect(watch_errors.size).to be > 0 # the source saw the agent go, and recovered
+    expect(Thread.list.size).to eq(threads_before)
+    expect(open_fds).to be <= fds_before + 2
+  end
+
   it "keeps calls and watches correct under GC.stress" do
     client = agent.client
     seen = Queue.new
