@@ -5,7 +5,7 @@ require "puma/minissl"
 require "spiffe"
 
 module Spiffe
-  # HTTPS with client SVIDs in Puma (MiniSSL), following rotation without a
+  # HTTPS with client SVIDs in Puma (MiniSSL; tested with Puma 5.6), following rotation without a
   # restart. `require "spiffe/puma"` in `config/puma.rb`; Puma is not a
   # dependency of this gem.
   #
@@ -25,7 +25,7 @@ module Spiffe
   #   source = Spiffe.workload_api_client.x509_source
   #   Spiffe::Puma.ssl_bind(self, "0.0.0.0", 8443, source: source)
   module Puma
-    # MiniSSL's Server keeps its engine context here (Puma 5 and 6).
+    # MiniSSL's Server keeps its engine context here (Puma 5, tested; a Puma without it gets a clear error).
     ENGINE_CONTEXT = :@eng_ctx
     private_constant :ENGINE_CONTEXT
 
@@ -107,7 +107,7 @@ module Spiffe
       def servers
         ObjectSpace.each_object(::Puma::MiniSSL::Server).select do |server|
           unless server.instance_variable_defined?(ENGINE_CONTEXT)
-            raise Error, "this Puma's MiniSSL::Server has no #{ENGINE_CONTEXT}; Spiffe::Puma supports Puma 5 and 6"
+            raise Error, "this Puma's MiniSSL::Server has no #{ENGINE_CONTEXT}; Spiffe::Puma was tested with Puma 5.6"
           end
 
           !server.closed? && server.addr[1] == @port
