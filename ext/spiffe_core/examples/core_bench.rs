@@ -12,6 +12,7 @@ fn main() {
     let endpoint = Endpoint::parse(&format!("unix://{}", args[1])).unwrap();
     let iterations: usize = args[2].parse().unwrap();
     let hop = args.get(3).map(String::as_str) == Some("multi");
+    let cold = args.get(3).map(String::as_str) == Some("cold");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -36,6 +37,17 @@ fn main() {
                 samples.push(start.elapsed().as_secs_f64() * 1e6);
             }
         }
+    } else if cold {
+        runtime.block_on(async {
+            for i in 0..iterations + 20 {
+                let start = Instant::now();
+                let fresh = Client::new(client.endpoint().clone(), Duration::from_secs(5)).unwrap();
+                fresh.fetch_x509_context().await.unwrap();
+                if i >= 20 {
+                    samples.push(start.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        });
     } else {
         runtime.block_on(async {
             for i in 0..iterations + 200 {

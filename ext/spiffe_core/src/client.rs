@@ -38,7 +38,7 @@ pub struct Client {
     endpoint: Endpoint,
     api: SpiffeWorkloadApiClient<Channel>,
     timeout: Duration,
-    svids: SvidCache,
+    svids: &'static SvidCache,
 }
 
 fn with_header<T>(message: T) -> Request<T> {
@@ -76,7 +76,7 @@ impl Client {
             endpoint,
             api: SpiffeWorkloadApiClient::new(channel),
             timeout,
-            svids: SvidCache::default(),
+            svids: SvidCache::shared(),
         })
     }
 
