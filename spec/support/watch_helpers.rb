@@ -7,8 +7,14 @@ module WatchHelpers
     Spiffe::Backoff.new(initial: 0.02, max: 0.2, multiplier: 2, jitter: 0.1)
   end
 
+  # Waits are wall-clock; under GC_STRESS=1 everything is ~20x slower.
+  def self.scale(seconds)
+    ENV["GC_STRESS"] == "1" ? seconds * 20 : seconds
+  end
+
   # Pops from a queue, failing instead of hanging.
   def pop_within(queue, seconds = 5)
+    seconds = WatchHelpers.scale(seconds)
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
     loop do
       return queue.pop(true)
@@ -21,6 +27,7 @@ module WatchHelpers
 
   # Waits until the block is true.
   def eventually(seconds = 5)
+    seconds = WatchHelpers.scale(seconds)
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
     until yield
       raise "condition not met within #{seconds}s" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
