@@ -39,8 +39,6 @@ module Spiffe
 
         bundles.each { |bundle| @out.puts(@jwt ? jwt_line(bundle) : x509_line(bundle)) }
         EXIT_OK
-      ensure
-        @client&.shutdown
       end
 
       def x509_line(bundle)

@@ -31,6 +31,8 @@ module Spiffe
         # Trap before anything else, so a signal that comes while the command
         # sets up is not lost: wait_for_signal will see it.
         with_signal_traps { execute(arguments) }
+      ensure
+        @client&.shutdown
       end
 
       private

@@ -44,8 +44,6 @@ module Spiffe
         Files.write(@file, "#{svid.token}\n", mode: 0o600, error: Failure)
         @out.puts("#{summary[:spiffe_id]} audience=#{svid.audience.join(',')} expires=#{summary[:expires_at]} -> #{@file}")
         EXIT_OK
-      ensure
-        @client&.shutdown
       end
     end
   end

@@ -38,8 +38,6 @@ module Spiffe
 
         @out.puts("valid: #{svid.spiffe_id} audience=#{svid.audience.join(',')} expires=#{time(svid.expires_at)}")
         EXIT_OK
-      ensure
-        @client&.shutdown
       end
     end
   end

@@ -42,7 +42,6 @@ module Spiffe
         EXIT_OK
       ensure
         source&.close
-        @client&.shutdown
       end
 
       def print_line(svid)

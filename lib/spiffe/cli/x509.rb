@@ -60,8 +60,6 @@ module Spiffe
 
         svids = @hint ? [pick(context.svids)] : context.svids
         @json ? json(svids.map { |svid| describe(svid) }) : print_svids(svids, context.bundles)
-      ensure
-        @client&.shutdown
       end
 
       def pick(svids)
