@@ -18,10 +18,13 @@ module Spiffe
     module_function
 
     # A client that presents its SVID and authorizes the server's SPIFFE ID.
+    # From an {X509Source}, built once per update and reused.
     # @param source [#x509_svid, #x509_bundle_for]
     # @param authorize [#call] see {Authorize}
     # @return [OpenSSL::SSL::SSLContext]
     def mtls_client_context(source, authorize:)
+      return source.mtls_client_context(authorize: authorize) if source.respond_to?(:mtls_client_context)
+
       cached(source, [:mtls_client, authorize]) { build(source, authorize: authorize, present: true, verify: :peer) }
     end
 
@@ -40,6 +43,8 @@ module Spiffe
     # @param bundles [#x509_bundle_for] where trust comes from
     # @return [OpenSSL::SSL::SSLContext]
     def tls_client_context(bundles, authorize:)
+      return bundles.tls_client_context(authorize: authorize) if bundles.respond_to?(:tls_client_context)
+
       build(bundles, authorize: authorize, present: false, verify: :peer)
     end
 
@@ -59,11 +64,8 @@ module Spiffe
     # @param authorize [#call] which server SPIFFE IDs to accept
     # @return [OpenSSL::SSL::SSLContext]
     def client_context(source, authorize:)
-      if source.respond_to?(:x509_svid)
-        return source.mtls_client_context(authorize: authorize) if source.respond_to?(:mtls_client_context)
+      return mtls_client_context(source, authorize: authorize) if source.respond_to?(:x509_svid)
 
-        return mtls_client_context(source, authorize: authorize)
-      end
       tls_client_context(source, authorize: authorize)
     end
 
@@ -139,7 +141,7 @@ module Spiffe
     # @param http [Net::HTTP]
     # @return [Net::HTTP]
     def configure_net_http(http, source, authorize:)
-      context = source.respond_to?(:mtls_client_context) ? source.mtls_client_context(authorize: authorize) : mtls_client_context(source, authorize: authorize)
+      context = mtls_client_context(source, authorize: authorize)
       http.use_ssl = true
       http.cert = context.cert
       http.key = context.key

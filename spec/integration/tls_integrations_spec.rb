@@ -151,6 +151,8 @@ RSpec.describe "SPIFFE mTLS with Net::HTTP, Faraday, WEBrick and SSLServer" do
   it "builds a source's contexts once per update" do
     first = client_source.mtls_client_context(authorize: allow_web)
     expect(client_source.mtls_client_context(authorize: allow_web)).to equal(first)
+    expect(Spiffe::TLS.mtls_client_context(client_source, authorize: allow_web)).to equal(first)
+    expect(Spiffe::TLS.client_context(client_source, authorize: allow_web)).to equal(first)
     agent.rotate!
     client_source.wait_until_updated(timeout: 5)
     expect(client_source.mtls_client_context(authorize: allow_web)).not_to equal(first)
